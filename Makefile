@@ -1,0 +1,24 @@
+# The project's two commands:
+#   make run    set up the environment (first time only) and run the workflow on the embedded default config
+#   make test   set up the environment (first time only), lint, and run the test suite
+# Extra arguments: make run ARGS="--forcerun data_summary"   make test PYTEST_ARGS="-k tiling"
+SHELL := /bin/bash
+CORES ?= 2
+ARGS ?=
+PYTEST_ARGS ?=
+VENV := .venv
+
+.PHONY: run test setup
+
+setup:
+	@bash envs/setup.sh
+
+run: setup
+	$(VENV)/bin/snakemake --cores $(CORES) $(ARGS)
+
+test: setup
+	$(VENV)/bin/ruff check src tests scripts benchmarks
+	$(VENV)/bin/ruff format --check src tests scripts benchmarks
+	$(VENV)/bin/snakefmt --check Snakefile rules
+	$(VENV)/bin/snakemake --lint --cores 1
+	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)

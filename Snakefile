@@ -1,0 +1,17 @@
+# rsfm: reproduction pipeline for scaled (Cha et al. 2023) and slimmed (Hackel et al. 2026) RS foundation models.
+#   snakemake --cores 2                             the embedded default (config/config.yaml: synthetic data, CPU)
+#   snakemake --configfile config/paper.yaml -n     plan the full reproduction
+#   snakemake --profile profiles/slurm ...          on a SLURM cluster
+
+
+configfile: "config/config.yaml"
+
+
+include: "rules/common.smk"
+include: "rules/data.smk"
+
+
+rule all:
+    default_target: True
+    input:
+        all_targets(),

@@ -1,0 +1,150 @@
+# Data stage: download -> verify -> extract (official releases) or synthesize (embedded default) -> convert -> tile.
+# Logic lives in rsfm.data.pipeline; the scripts only unpack Snakemake's objects.
+
+
+rule download:
+    # The archives folder is deliberately not a declared output: Snakemake deletes the outputs of a failed job, and
+    # the partial downloads (*.part) in it are what lets a rerun resume.
+    output:
+        manifest=DATA / "raw/{dataset}/archives.json",
+    log:
+        "logs/data/download/{dataset}.log",
+    benchmark:
+        "logs/benchmarks/data/download/{dataset}.tsv"
+    wildcard_constraints:
+        dataset=wildcard_choice(datasets_with("official")),
+    threads: res("download", "threads")
+    resources:
+        mem_mb=res("download", "mem_mb"),
+        runtime=res("download", "runtime"),
+    params:
+        archive_dir=lambda wc: DATA / "raw" / wc.dataset / "archives",
+    script:
+        "../scripts/download.py"
+
+
+rule verify:
+    input:
+        manifest=DATA / "raw/{dataset}/archives.json",
+    output:
+        DATA / "raw/{dataset}/verified.json",
+    log:
+        "logs/data/verify/{dataset}.log",
+    benchmark:
+        "logs/benchmarks/data/verify/{dataset}.tsv"
+    threads: res("verify", "threads")
+    resources:
+        mem_mb=res("verify", "mem_mb"),
+        runtime=res("verify", "runtime"),
+    params:
+        archive_dir=lambda wc: DATA / "raw" / wc.dataset / "archives",
+    script:
+        "../scripts/verify.py"
+
+
+rule extract:
+    input:
+        verified=DATA / "raw/{dataset}/verified.json",
+    output:
+        directory(DATA / "raw/{dataset}/extracted"),
+    log:
+        "logs/data/extract/{dataset}.log",
+    benchmark:
+        "logs/benchmarks/data/extract/{dataset}.tsv"
+    wildcard_constraints:
+        dataset=wildcard_choice(datasets_with("official")),
+    threads: res("extract", "threads")
+    resources:
+        mem_mb=res("extract", "mem_mb"),
+        runtime=res("extract", "runtime"),
+    params:
+        archive_dir=lambda wc: DATA / "raw" / wc.dataset / "archives",
+    script:
+        "../scripts/extract.py"
+
+
+rule synthesize:
+    output:
+        directory(DATA / "raw/{dataset}/extracted"),
+    log:
+        "logs/data/synthesize/{dataset}.log",
+    benchmark:
+        "logs/benchmarks/data/synthesize/{dataset}.tsv"
+    wildcard_constraints:
+        dataset=wildcard_choice(datasets_with("synthetic")),
+    threads: res("synthesize", "threads")
+    resources:
+        mem_mb=res("synthesize", "mem_mb"),
+        runtime=res("synthesize", "runtime"),
+    params:
+        dataset_cfg=lambda wc: DATASETS[wc.dataset],
+    script:
+        "../scripts/synthesize.py"
+
+
+rule convert:
+    input:
+        extracted_dir,
+    output:
+        directory(DATA / "prepared/{dataset}"),
+    log:
+        "logs/data/convert/{dataset}.log",
+    benchmark:
+        "logs/benchmarks/data/convert/{dataset}.tsv"
+    wildcard_constraints:
+        dataset=wildcard_choice(sorted(DATASETS)),
+    threads: res("convert", "threads", WORKERS)
+    resources:
+        mem_mb=res("convert", "mem_mb"),
+        runtime=res("convert", "runtime"),
+    params:
+        dataset_cfg=lambda wc: DATASETS[wc.dataset],
+    script:
+        "../scripts/convert.py"
+
+
+rule tile:
+    input:
+        DATA / "prepared/{dataset}",
+    output:
+        directory(DATA / "tiles/{dataset}"),
+    log:
+        "logs/data/tile/{dataset}.log",
+    benchmark:
+        "logs/benchmarks/data/tile/{dataset}.tsv"
+    wildcard_constraints:
+        dataset=wildcard_choice(datasets_of_stage("tiles")),
+    threads: res("tile", "threads", WORKERS)
+    resources:
+        mem_mb=res("tile", "mem_mb"),
+        runtime=res("tile", "runtime"),
+    params:
+        dataset_cfg=lambda wc: DATASETS[wc.dataset],
+    script:
+        "../scripts/tile.py"
+
+
+rule data_summary:
+    input:
+        data_targets(),
+    output:
+        table="results/data/summary.csv",
+        markdown="results/data/summary.md",
+        figure=report(
+            "results/figures/data_samples.png",
+            caption="../workflow/report/data_samples.rst",
+            category="Data",
+        ),
+    log:
+        "logs/data/summary.log",
+    benchmark:
+        "logs/benchmarks/data/summary.tsv"
+    threads: res("data_summary", "threads")
+    resources:
+        mem_mb=res("data_summary", "mem_mb"),
+        runtime=res("data_summary", "runtime"),
+    params:
+        datasets=sorted(DATASETS),
+        samples=CFG["summary"]["samples_per_dataset"],
+    script:
+        "../scripts/data_summary.py"

@@ -1,0 +1,13 @@
+"""Snakemake glue for rule convert."""
+
+from rsfm.data import pipeline
+from rsfm.workflow import snakemake_job
+
+with snakemake_job(snakemake):
+    pipeline.convert(
+        snakemake.wildcards.dataset,
+        snakemake.params.dataset_cfg,
+        snakemake.input[0],
+        snakemake.output[0],
+        workers=snakemake.threads,
+    )

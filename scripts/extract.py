@@ -1,0 +1,7 @@
+"""Snakemake glue for rule extract."""
+
+from rsfm.data import pipeline
+from rsfm.workflow import snakemake_job
+
+with snakemake_job(snakemake):
+    pipeline.extract(snakemake.wildcards.dataset, snakemake.params.archive_dir, snakemake.output[0])

@@ -1,0 +1,7 @@
+"""Snakemake glue for rule verify."""
+
+from rsfm.data import pipeline
+from rsfm.workflow import snakemake_job
+
+with snakemake_job(snakemake):
+    pipeline.verify(snakemake.wildcards.dataset, snakemake.params.archive_dir, snakemake.output[0])

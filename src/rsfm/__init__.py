@@ -1,0 +1,3 @@
+"""rsfm: reproduction pipeline for scaled and slimmed remote-sensing foundation models."""
+
+__version__ = "0.1.0"

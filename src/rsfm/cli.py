@@ -1,0 +1,65 @@
+"""``rsfm`` command line: inspect the dataset registry and check a config without running the workflow."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from rsfm.errors import RsfmError
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _datasets(args: argparse.Namespace) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    from rsfm.data.registry import DATASETS
+
+    table = Table(title="Datasets known to rsfm")
+    for column in ("name", "task", "download", "files", "license"):
+        table.add_column(column, overflow="fold")
+    for spec in DATASETS.values():
+        how = "by hand (see `rsfm datasets --show NAME`)" if spec.manual else "automatic"
+        table.add_row(spec.name, spec.task, how, ", ".join(f.name for f in spec.files), spec.license)
+    if args.show:
+        from rsfm.data.registry import get_dataset
+
+        spec = get_dataset(args.show)
+        print(f"{spec.title}\n  homepage: {spec.homepage}\n  license: {spec.license}\n  citation: {spec.citation}")
+        print(f"  layout after extraction: {', '.join(spec.layout)}")
+        if spec.manual:
+            print(f"  how to get it: {spec.manual_instructions}")
+        return
+    Console().print(table)
+
+
+def _check_config(args: argparse.Namespace) -> None:
+    from rsfm.config import load_config
+
+    load_config(args.config, args.schema)
+    print(f"{args.config}: valid")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="rsfm", description=__doc__)
+    sub = parser.add_subparsers(required=True)
+    datasets = sub.add_parser("datasets", help="list the dataset registry")
+    datasets.add_argument("--show", metavar="NAME", help="details and download instructions of one dataset")
+    datasets.set_defaults(func=_datasets)
+    check = sub.add_parser("check-config", help="validate a config file against the schema")
+    check.add_argument("config", type=Path)
+    check.add_argument("--schema", type=Path, default=REPO / "workflow/schemas/config.schema.yaml")
+    check.set_defaults(func=_check_config)
+    args = parser.parse_args(argv)
+    try:
+        args.func(args)
+    except RsfmError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Data stage: dataset registry, downloads, synthetic scenes, conversion and tiling."""

@@ -1,0 +1,267 @@
+"""Scene classification sets: one index per split (path, label or labels) plus ``meta.json`` with the class names.
+
+Two layouts are supported:
+- class folders (EuroSAT, UC Merced, AID, NWPU-RESISC45): ``<top>/<class>/<image>``; these ship without an official
+  split, so a stratified split is drawn with a fixed seed (the fractions and seed are in the config and in meta.json).
+- GEO-Bench v1 (m-eurosat, m-bigearthnet, m-so2sat, m-brick-kiln): ``<task>/<sample>.hdf5`` plus
+  ``<partition>_partition.json``; its official partition is used as is (``valid`` is renamed ``val``).
+
+Paths in the index are relative to ``meta.json``'s ``image_root`` (itself relative to the index folder), so the data
+folder can move as a whole.
+"""
+
+from __future__ import annotations
+
+import ast
+import io
+import json
+import os
+import pickle
+import zlib
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+import pandas as pd
+
+from rsfm.errors import DataError
+from rsfm.io import atomic_dir, atomic_write
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp"}
+
+_S2 = (
+    "01 - Coastal aerosol", "02 - Blue", "03 - Green", "04 - Red", "05 - Vegetation Red Edge",
+    "06 - Vegetation Red Edge", "07 - Vegetation Red Edge", "08 - NIR", "08A - Vegetation Red Edge",
+    "09 - Water vapour", "10 - SWIR - Cirrus", "11 - SWIR", "12 - SWIR",
+)  # fmt: skip
+_S1 = ("01 - VH.Real", "02 - VH.Imaginary", "03 - VV.Real", "04 - VV.Imaginary", "05 - VH.LEE Filtered",
+       "06 - VV.LEE Filtered", "07 - VH.LEE Filtered.Real", "08 - VV.LEE Filtered.Imaginary")  # fmt: skip
+# Band descriptors of the GEO-Bench v1 classification tasks (Sentinel-2 L1C; m-bigearthnet is L2A without B10;
+# m-so2sat stacks Sentinel-1 and ten Sentinel-2 bands). The reader itself always follows each file's bands_order.
+GEOBENCH_TASKS: dict[str, dict[str, Any]] = {
+    "geobench_m_eurosat": {"task": "m-eurosat", "bands": _S2, "multilabel": False},
+    "geobench_m_bigearthnet": {"task": "m-bigearthnet", "bands": tuple(b for b in _S2 if not b.startswith("10")),
+                               "multilabel": True},
+    "geobench_m_so2sat": {"task": "m-so2sat", "bands": _S1 + tuple(b for b in _S2 if b[:2] not in {"01", "09", "10"}),
+                          "multilabel": False},
+    "geobench_m_brick_kiln": {"task": "m-brick-kiln", "bands": _S2, "multilabel": False},
+}  # fmt: skip
+
+
+def _write_index(tmp: Path, splits: dict[str, pd.DataFrame], meta: dict[str, Any]) -> None:
+    for split, frame in splits.items():
+        with atomic_write(tmp / f"{split}.csv") as handle:
+            frame.to_csv(handle, index=False)
+    with atomic_write(tmp / "meta.json") as handle:
+        json.dump(meta, handle, indent=2)
+    classes = meta["classes"]
+    rows = []
+    for split, frame in splits.items():
+        rows.append({"split": split, "class": "*", "count": len(frame), "unit": "images"})
+        if meta["multilabel"]:
+            hits = np.zeros(len(classes), dtype=np.int64)
+            for labels in frame["labels"]:
+                hits[[int(v) for v in str(labels).split()]] += 1
+        else:
+            hits = np.bincount(frame["label"].to_numpy(), minlength=len(classes))
+        rows += [
+            {"split": split, "class": name, "count": int(n), "unit": "images"}
+            for name, n in zip(classes, hits, strict=True)
+        ]
+    with atomic_write(tmp / "counts.csv") as handle:
+        pd.DataFrame(rows).to_csv(handle, index=False)
+
+
+def _find_class_root(extracted: Path, min_classes: int = 2) -> Path:
+    """The folder whose sub-folders are the classes: the shallowest one with >= 2 sub-folders holding images."""
+    candidates = [extracted, *sorted(p for p in extracted.rglob("*") if p.is_dir())]
+    for folder in candidates:
+        subdirs = [d for d in folder.iterdir() if d.is_dir()]
+        with_images = [d for d in subdirs if any(f.suffix.lower() in IMAGE_SUFFIXES for f in d.iterdir())]
+        if len(with_images) >= min_classes:
+            return folder
+    raise DataError(f"no class folders (<class>/<image files>) found under {extracted}")
+
+
+def stratified_split(class_names: Sequence[str], fractions: dict[str, float], seed: int) -> dict[str, np.ndarray]:
+    """Per class, shuffle with ``seed`` and cut by the fractions; every class keeps at least one training item.
+
+    Each class draws from its own generator keyed by (seed, class name), so the split of a class does not depend on
+    how classes are numbered or which other classes exist.
+    """
+    names = [name for name in ("train", "val", "test") if fractions.get(name, 0) > 0]
+    class_names = np.asarray(class_names)
+    out: dict[str, list[int]] = {name: [] for name in names}
+    for cls in np.unique(class_names):
+        rng = np.random.default_rng([seed, zlib.crc32(str(cls).encode())])
+        members = rng.permutation(np.flatnonzero(class_names == cls))
+        bounds = np.round(np.cumsum([fractions[n] for n in names]) * len(members)).astype(int)
+        bounds[-1] = len(members)
+        start = 0
+        for name, stop in zip(names, bounds, strict=True):
+            stop = max(stop, start + 1) if name == "train" else max(stop, start)
+            out[name].extend(members[start:stop].tolist())
+            start = stop
+    return {name: np.sort(np.array(idx, dtype=np.int64)) for name, idx in out.items()}
+
+
+def prepare_class_folders(
+    extracted: str | Path,
+    out_dir: str | Path,
+    *,
+    fractions: dict[str, float],
+    seed: int = 0,
+    known_classes: Sequence[str] = (),
+) -> dict[str, pd.DataFrame]:
+    """Index a class-folder dataset with a seeded stratified split; class order follows ``known_classes`` when the
+    folder names match them (the official order), else sorted folder names."""
+    extracted, out_dir = Path(extracted), Path(out_dir)
+    class_root = _find_class_root(extracted)
+    folders = sorted(d.name for d in class_root.iterdir() if d.is_dir())
+    classes = list(known_classes) if known_classes and sorted(known_classes) == folders else folders
+    paths, labels = [], []
+    for label, name in enumerate(classes):
+        for image in sorted((class_root / name).iterdir()):
+            if image.suffix.lower() in IMAGE_SUFFIXES:
+                paths.append(image.relative_to(extracted).as_posix())
+                labels.append(label)
+    labels_arr = np.array(labels)
+    parts = stratified_split([classes[i] for i in labels], fractions, seed)
+    frames = {
+        split: pd.DataFrame(
+            {
+                "path": [paths[i] for i in idx],
+                "label": labels_arr[idx],
+                "label_name": [classes[j] for j in labels_arr[idx]],
+            }
+        )
+        for split, idx in parts.items()
+    }
+    meta = {
+        "layout": "class_folders", "classes": classes, "multilabel": False,
+        "image_root": os.path.relpath(extracted, out_dir), "split": {"fractions": fractions, "seed": seed},
+    }  # fmt: skip
+    with atomic_dir(out_dir) as tmp:
+        _write_index(tmp, frames, meta)
+    return frames
+
+
+# --- GEO-Bench -------------------------------------------------------------------------------------------------------
+
+
+class _Record:
+    """Stand-in for GEO-Bench's pickled classes (BandInfo, SpectralBand, ...): keeps their state as attributes, so
+    samples can be read without installing geobench and without executing code from the pickle."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self.__dict__.update(kwargs)
+
+    def __setstate__(self, state: Any) -> None:
+        if isinstance(state, tuple) and len(state) == 2:  # (dict, slots) from __reduce_ex__
+            state = {**(state[0] or {}), **(state[1] or {})}
+        if isinstance(state, dict):
+            self.__dict__.update(state)
+
+
+class _GeoBenchUnpickler(pickle.Unpickler):
+    _SAFE: ClassVar[frozenset[tuple[str, str]]] = frozenset(
+        ("builtins", n) for n in ("dict", "list", "tuple", "set", "frozenset", "int", "float", "str", "bytes")
+    )
+
+    def find_class(self, module: str, name: str) -> Any:
+        if (module, name) in self._SAFE:
+            return super().find_class(module, name)
+        if module in {"datetime", "collections", "copyreg", "_codecs"} or module.startswith("numpy"):
+            return super().find_class(module, name)
+        # geobench's own classes, rasterio's CRS/Affine, enums: their state is kept, their code is never run.
+        return type(name, (_Record,), {})
+
+
+def read_geobench_attrs(handle: Any) -> dict[str, Any]:
+    raw = handle.attrs["pickle"]
+    raw = raw.decode() if isinstance(raw, bytes) else raw
+    return _GeoBenchUnpickler(io.BytesIO(ast.literal_eval(raw))).load()
+
+
+def read_geobench_sample(path: str | Path, bands: Sequence[str] | None = None) -> tuple[np.ndarray, list[str], Any]:
+    """Read one GEO-Bench sample: (array C x H x W float32, band names, label).
+
+    Bands keep the file's ``bands_order`` unless ``bands`` selects (and orders) a subset by name.
+    """
+    import h5py
+
+    try:
+        with h5py.File(path, "r") as handle:
+            attrs = read_geobench_attrs(handle)
+            names = [n for n in attrs.get("bands_order", list(handle.keys())) if not n.startswith("label")]
+            wanted = list(bands) if bands is not None else names
+            missing = [n for n in wanted if n not in handle]
+            if missing:
+                raise DataError(f"{path}: bands {missing} not in the sample (it has {names})")
+            array = np.stack([np.asarray(handle[n], dtype=np.float32) for n in wanted])
+            label = attrs.get("label")
+            if label is None and "label" in handle:
+                label = np.asarray(handle["label"])
+    except (OSError, KeyError, SyntaxError, ValueError, pickle.UnpicklingError) as error:
+        raise DataError(f"cannot read GEO-Bench sample {path} ({error}): re-extract the task archive") from error
+    return array, wanted, label
+
+
+def _find_task_dir(extracted: Path, partition: str) -> Path:
+    hits = sorted(extracted.rglob(f"{partition}_partition.json"))
+    if not hits:
+        raise DataError(f"no {partition}_partition.json under {extracted}: is the GEO-Bench task archive extracted?")
+    return hits[0].parent
+
+
+def prepare_geobench(
+    extracted: str | Path,
+    out_dir: str | Path,
+    *,
+    classes: Sequence[str],
+    partition: str = "default",
+    multilabel: bool = False,
+) -> dict[str, pd.DataFrame]:
+    """Index a GEO-Bench classification task from its partition file; labels are read from each sample."""
+    import h5py
+
+    extracted, out_dir = Path(extracted), Path(out_dir)
+    task_dir = _find_task_dir(extracted, partition)
+    partition_map = json.loads((task_dir / f"{partition}_partition.json").read_text())
+    frames, band_names = {}, None
+    for release_split, split in (("train", "train"), ("valid", "val"), ("test", "test")):
+        rows = []
+        for sample in partition_map.get(release_split, []):
+            path = task_dir / f"{sample}.hdf5"
+            if not path.is_file():
+                raise DataError(f"GEO-Bench sample {path} listed in {partition}_partition.json is missing")
+            try:
+                with h5py.File(path, "r") as handle:
+                    attrs = read_geobench_attrs(handle)
+                    band_names = band_names or [n for n in attrs.get("bands_order", []) if not n.startswith("label")]
+                    label = attrs["label"]
+            except (OSError, KeyError, SyntaxError, ValueError, pickle.UnpicklingError) as error:
+                raise DataError(f"cannot read GEO-Bench sample {path} ({error}): re-extract the archive") from error
+            relative = path.relative_to(extracted).as_posix()
+            if multilabel:
+                vector = np.asarray(label).reshape(-1)
+                if vector.size != len(classes):
+                    raise DataError(f"{path}: {vector.size} labels, expected {len(classes)} (multi-label vector)")
+                rows.append({"path": relative, "labels": " ".join(map(str, np.flatnonzero(vector)))})
+            else:
+                value = int(np.asarray(label).reshape(-1)[0])
+                if not 0 <= value < len(classes):
+                    raise DataError(f"{path}: label {value} outside 0..{len(classes) - 1}")
+                rows.append({"path": relative, "label": value, "label_name": classes[value]})
+        if rows:
+            frames[split] = pd.DataFrame(rows)
+    if not frames:
+        raise DataError(f"{task_dir / f'{partition}_partition.json'} lists no samples")
+    meta = {
+        "layout": "geobench", "classes": list(classes), "multilabel": multilabel, "bands": band_names or [],
+        "image_root": os.path.relpath(extracted, out_dir), "partition": partition,
+    }  # fmt: skip
+    with atomic_dir(out_dir) as tmp:
+        _write_index(tmp, frames, meta)
+    return frames

@@ -1,0 +1,70 @@
+"""The workflow through Snakemake itself: planning on both configs, config errors, and the default run end to end."""
+
+import re
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+
+from .conftest import REPO
+
+
+def snakemake(*args, cwd=REPO, check=True):
+    result = subprocess.run(
+        [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), *args],
+        cwd=cwd, capture_output=True, text=True, timeout=1800,
+    )  # fmt: skip
+    if check and result.returncode != 0:
+        raise AssertionError(f"snakemake {' '.join(args)} failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
+    return result
+
+
+def planned_jobs(output: str) -> dict[str, int]:
+    """Rule -> job count from the table Snakemake prints for a dry run."""
+    table = output.split("Job stats:", 1)[1]
+    return {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\w+)\s+(\d+)$", table, re.MULTILINE)}
+
+
+def test_default_plans_synthetic_data_stage(tmp_path):
+    result = snakemake("-n", "--directory", str(tmp_path), "--configfile", str(REPO / "config/config.yaml"))
+    jobs = planned_jobs(result.stdout)
+    n = 8  # datasets in config/config.yaml
+    assert jobs["synthesize"] == n and jobs["convert"] == n and jobs["data_summary"] == 1
+    assert jobs["tile"] == 4  # millionaid shards, dota_v2 and dior_r windows, potsdam crops
+    assert "download" not in jobs and "extract" not in jobs
+
+
+def test_paper_plans_download_verify_extract_convert_tile_for_every_dataset(tmp_path):
+    result = snakemake("-n", "--directory", str(tmp_path), "--configfile", str(REPO / "config/paper.yaml"))
+    jobs = planned_jobs(result.stdout)
+    for rule in ("download", "verify", "extract", "convert"):
+        assert jobs[rule] == 13, (rule, jobs)
+    assert jobs["tile"] == 4 and "synthesize" not in jobs
+
+
+def test_bad_config_key_stops_before_any_job(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    text = (REPO / "config/config.yaml").read_text().replace("gap: 200, rates", "gapp: 200, rates", 1)
+    bad.write_text(text)
+    result = snakemake("-n", "--directory", str(tmp_path), "--configfile", str(bad), check=False)
+    assert result.returncode != 0
+    assert "config key 'data.datasets.dota_v2.tiling.gapp' is not allowed" in result.stdout + result.stderr
+
+
+@pytest.mark.slow
+def test_default_workflow_end_to_end(tmp_path):
+    args = ("--cores", "2", "--directory", str(tmp_path), "--configfile", str(REPO / "config/config.yaml"))
+    snakemake(*args)
+    summary = pd.read_csv(tmp_path / "results/data/summary.csv", keep_default_na=False)
+    totals = summary[summary["class"] == "*"].set_index(["dataset", "split", "unit"])["count"]
+    assert totals["dota_v2", "train", "windows"] > 0 and totals["dota_v2", "train", "objects"] > 0
+    assert totals["potsdam", "train", "crops"] == 3 * 9  # three 1200 x 1200 tiles, 512 crops every 384 px
+    assert totals["millionaid", "train", "images"] == 96
+    assert totals["eurosat", "train", "images"] > 0
+    assert (tmp_path / "results/figures/data_samples.png").stat().st_size > 10_000
+    # every configured class of the detection sets is present in the windows
+    dota_classes = summary[(summary["dataset"] == "dota_v2") & (summary["class"] != "*")]["class"]
+    assert len(set(dota_classes)) >= 5
+    again = snakemake("-n", *args)
+    assert "Nothing to be done" in again.stdout + again.stderr
