@@ -8,6 +8,8 @@ Class indices follow mmseg's Potsdam dataset: 0 impervious surfaces, 1 building,
 5 clutter/background. With ``clutter="ignore"`` clutter becomes 255 (not trained on). Black (0,0,0) pixels of the
 eroded labels (``5_Labels_all_noBoundary``) are object boundaries and become 255. The RS literature trains on all
 six classes and reports OA/mF1 on the five foreground classes; the evaluation stage applies that convention.
+Because indices start at 0 with 255 as ignore, mmseg's ``PotsdamDataset`` must be used with
+``reduce_zero_label=False`` (its default assumes mmseg's converter, which writes boundaries as 0 and classes as 1..6).
 """
 
 from __future__ import annotations
