@@ -15,7 +15,9 @@ from .conftest import REPO
 def prepared(tmp_path_factory):
     """Synthesize, convert and tile the default config's detection and segmentation sets once."""
     root = tmp_path_factory.mktemp("data")
-    config = validate_config(yaml.safe_load((REPO / "config/config.yaml").read_text()), REPO / "workflow/schemas/config.schema.yaml")
+    config = validate_config(
+        yaml.safe_load((REPO / "config/config.yaml").read_text()), REPO / "workflow/schemas/config.schema.yaml"
+    )
     datasets = config["data"]["datasets"]
     for name in ("dota_v2", "dior_r", "potsdam", "loveda"):
         cfg = datasets[name]

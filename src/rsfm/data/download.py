@@ -37,7 +37,9 @@ def file_digest(path: str | Path, algorithm: str, chunk_size: int = 1 << 22) -> 
     return digest.hexdigest()
 
 
-def verify_file(path: str | Path, *, size: int | None = None, md5: str | None = None, sha256: str | None = None) -> None:
+def verify_file(
+    path: str | Path, *, size: int | None = None, md5: str | None = None, sha256: str | None = None
+) -> None:
     """Raise ChecksumError naming the file, what was expected and what was found."""
     path = Path(path)
     actual_size = path.stat().st_size
@@ -60,7 +62,7 @@ def _open(url: str, start: int, timeout: float):
     request = urllib.request.Request(url, headers={"User-Agent": USER_AGENT})
     if start:
         request.add_header("Range", f"bytes={start}-")
-    return urllib.request.urlopen(request, timeout=timeout)  # noqa: S310 (http/https urls from the registry)
+    return urllib.request.urlopen(request, timeout=timeout)
 
 
 def _transfer(url: str, part: Path, *, progress: bool, chunk_size: int, timeout: float) -> int | None:
@@ -90,8 +92,16 @@ def _transfer(url: str, part: Path, *, progress: bool, chunk_size: int, timeout:
 
 
 def download_file(
-    url: str, dest: str | Path, *, size: int | None = None, md5: str | None = None, sha256: str | None = None,
-    progress: bool = True, chunk_size: int = 1 << 20, retries: int = 3, timeout: float = 60,
+    url: str,
+    dest: str | Path,
+    *,
+    size: int | None = None,
+    md5: str | None = None,
+    sha256: str | None = None,
+    progress: bool = True,
+    chunk_size: int = 1 << 20,
+    retries: int = 3,
+    timeout: float = 60,
 ) -> Path:
     """Download ``url`` to ``dest`` (resuming ``dest.part``), verify it, then rename it into place."""
     dest = Path(dest)
@@ -110,7 +120,9 @@ def download_file(
             break
         except (urllib.error.URLError, ConnectionError, TimeoutError, DownloadError) as error:
             if isinstance(error, urllib.error.HTTPError) and error.code < 500:
-                raise DownloadError(f"{url}: HTTP {error.code} {error.reason}; check the url in the registry") from error
+                raise DownloadError(
+                    f"{url}: HTTP {error.code} {error.reason}; check the url in the registry"
+                ) from error
             if attempt == retries:
                 raise DownloadError(
                     f"downloading {dest.name} from {url} failed after {retries + 1} attempts ({error}); the partial "
@@ -152,9 +164,7 @@ def fetch_dataset(spec: DatasetSpec, archive_dir: str | Path, *, progress: bool 
             verify_file(dest, size=remote.size, md5=remote.md5, sha256=remote.sha256)
         else:
             log.info("downloading %s", remote.url)
-            download_file(
-                remote.url, dest, size=remote.size, md5=remote.md5, sha256=remote.sha256, progress=progress
-            )
+            download_file(remote.url, dest, size=remote.size, md5=remote.md5, sha256=remote.sha256, progress=progress)
         paths.append(dest)
     return paths
 

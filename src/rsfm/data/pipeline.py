@@ -163,9 +163,14 @@ def tile(name: str, dataset_cfg: dict[str, Any], prepared: str | Path, out_dir: 
     if spec.kind in {"dota", "dior_r"}:
         tiling = dataset_cfg["tiling"]
         options = {
-            "sizes": (tiling["size"],), "gaps": (tiling["gap"],), "rates": tuple(tiling["rates"]),
-            "iof_thr": tiling["iof_thr"], "keep_low_iof": tiling["keep_low_iof"],
-        }  # fmt: skip
+            "sizes": (tiling["size"],),
+            "gaps": (tiling["gap"],),
+            "rates": tuple(tiling["rates"]),
+            "iof_thr": tiling["iof_thr"],
+            "keep_low_iof": tiling["keep_low_iof"],
+            "truncated_difficulty": tiling["truncated_difficulty"],
+            "classes": frozenset(spec.classes),
+        }
         with atomic_dir(out_dir) as tmp:
             for split in tiling["splits"]:
                 if not (prepared / split / "images").is_dir():
