@@ -114,4 +114,5 @@ def write_image(path: str | os.PathLike[str], array: np.ndarray, *, atomic: bool
         with atomic_write(path, "wb") as handle:
             image.save(handle, format=fmt, **save_kwargs)
     else:
+        path.parent.mkdir(parents=True, exist_ok=True)
         image.save(path, format=fmt, **save_kwargs)
