@@ -13,6 +13,8 @@ rule download:
         "logs/benchmarks/data/download/{dataset}.tsv"
     wildcard_constraints:
         dataset=wildcard_choice(datasets_with("official")),
+    conda:
+        "../envs/rsfm.yaml"
     threads: res("download", "threads")
     resources:
         mem_mb=res("download", "mem_mb"),
@@ -32,6 +34,8 @@ rule verify:
         "logs/data/verify/{dataset}.log",
     benchmark:
         "logs/benchmarks/data/verify/{dataset}.tsv"
+    conda:
+        "../envs/rsfm.yaml"
     threads: res("verify", "threads")
     resources:
         mem_mb=res("verify", "mem_mb"),
@@ -53,6 +57,8 @@ rule extract:
         "logs/benchmarks/data/extract/{dataset}.tsv"
     wildcard_constraints:
         dataset=wildcard_choice(datasets_with("official")),
+    conda:
+        "../envs/rsfm.yaml"
     threads: res("extract", "threads")
     resources:
         mem_mb=res("extract", "mem_mb"),
@@ -72,6 +78,8 @@ rule synthesize:
         "logs/benchmarks/data/synthesize/{dataset}.tsv"
     wildcard_constraints:
         dataset=wildcard_choice(datasets_with("synthetic")),
+    conda:
+        "../envs/rsfm.yaml"
     threads: res("synthesize", "threads")
     resources:
         mem_mb=res("synthesize", "mem_mb"),
@@ -93,6 +101,8 @@ rule convert:
         "logs/benchmarks/data/convert/{dataset}.tsv"
     wildcard_constraints:
         dataset=wildcard_choice(sorted(DATASETS)),
+    conda:
+        "../envs/rsfm.yaml"
     threads: res("convert", "threads", WORKERS)
     resources:
         mem_mb=res("convert", "mem_mb"),
@@ -114,6 +124,8 @@ rule tile:
         "logs/benchmarks/data/tile/{dataset}.tsv"
     wildcard_constraints:
         dataset=wildcard_choice(datasets_of_stage("tiles")),
+    conda:
+        "../envs/rsfm.yaml"
     threads: res("tile", "threads", WORKERS)
     resources:
         mem_mb=res("tile", "mem_mb"),
@@ -139,6 +151,8 @@ rule data_summary:
         "logs/data/summary.log",
     benchmark:
         "logs/benchmarks/data/summary.tsv"
+    conda:
+        "../envs/rsfm.yaml"
     threads: res("data_summary", "threads")
     resources:
         mem_mb=res("data_summary", "mem_mb"),

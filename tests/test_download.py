@@ -200,7 +200,7 @@ def test_manual_dataset_names_folder_and_files_then_continues(tmp_path):
 
 def test_layout_check_lists_missing_paths(tmp_path):
     (tmp_path / "Train").mkdir()
-    with pytest.raises(DataError, match="missing .*Train/Urban/masks_png"):
+    with pytest.raises(DataError, match=r"missing .*Train/Urban/masks_png"):
         download.check_layout(get_dataset("loveda"), tmp_path)
 
 

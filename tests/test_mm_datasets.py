@@ -43,23 +43,20 @@ def test_mmrotate_dota_dataset_reads_windows(prepared, name, classes):
     boxes = [inst for i in range(len(dataset)) for inst in dataset.get_data_info(i)["instances"]]
     assert boxes and all(0 <= inst["bbox_label"] < len(classes) for inst in boxes)
     coords = np.array([inst["bbox"] for inst in boxes])
-    size = pipeline_tile_size = 1024 if name == "dota_v2" else 800
-    assert coords.min() >= 0 and coords.max() <= size, pipeline_tile_size
+    size = 1024 if name == "dota_v2" else 800
+    assert coords.min() >= 0 and coords.max() <= size
     assert (split / "images" / dataset.get_data_info(0)["file_name"]).is_file()
 
 
 def test_mmseg_datasets_read_crops(prepared):
     from mmseg.datasets import LoveDADataset, PotsdamDataset
 
+    train = {"img_path": "img_dir/train", "seg_map_path": "ann_dir/train"}
     potsdam = PotsdamDataset(
-        data_root=str(prepared / "tiles/potsdam"), data_prefix={"img_path": "img_dir/train", "seg_map_path": "ann_dir/train"},
-        reduce_zero_label=False, pipeline=[],
-    )  # fmt: skip
+        data_root=str(prepared / "tiles/potsdam"), data_prefix=train, reduce_zero_label=False, pipeline=[]
+    )
     assert len(potsdam) == 27
-    loveda = LoveDADataset(
-        data_root=str(prepared / "prepared/loveda"), data_prefix={"img_path": "img_dir/train", "seg_map_path": "ann_dir/train"},
-        pipeline=[],
-    )  # fmt: skip
+    loveda = LoveDADataset(data_root=str(prepared / "prepared/loveda"), data_prefix=train, pipeline=[])
     assert len(loveda) == 6  # 3 per domain
     info = loveda.get_data_info(0)
     assert info["reduce_zero_label"] is True and info["seg_map_path"].endswith(".png")

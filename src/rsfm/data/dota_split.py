@@ -8,7 +8,8 @@ Behaviour follows the DOTA devkit's ImgSplit and mmrotate 1.x's ``tools/data/dot
 - an object is kept in a window when its iof (area inside the window / its own area) reaches ``iof_thr``; objects
   wholly inside keep their polygon and difficulty, cut ones are clipped to the window, reduced to a 4-point polygon
   and marked difficult (``truncated_difficulty``, 2 as in the devkit); a clipped shape with more than 4
-  corners loses its smallest corners (shortest edges merged) until 4 remain. The devkit also keeps 0 < iof < thr objects as
+  corners loses its smallest corners (shortest edges merged) until 4 remain. The devkit also keeps 0 < iof < thr
+  objects as
   difficult; ``keep_low_iof=True`` does that, the default drops them as mmrotate does;
 - names ``<stem>__<rate>__<x>___<y>.png``: mmrotate's patch merging parses the offsets (``__(\\d+)___(\\d+)``) and
   the devkit's the rate, so detections map back to full images.

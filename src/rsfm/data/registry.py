@@ -140,7 +140,8 @@ DATASETS: dict[str, DatasetSpec] = {
             kind="dota",
             homepage="https://captain-whu.github.io/DOTA/dataset.html",
             license="academic use only (Google Earth / GF-2 / JL-1 imagery terms)",
-            citation="Ding et al., Object Detection in Aerial Images: A Large-Scale Benchmark and Challenges, TPAMI 2021",
+            citation="Ding et al., Object Detection in Aerial Images: A Large-Scale Benchmark and Challenges, "
+            "TPAMI 2021",
             files=(
                 RemoteFile("train.zip"),
                 RemoteFile("val.zip"),
@@ -177,7 +178,8 @@ DATASETS: dict[str, DatasetSpec] = {
             manual=True,
             manual_instructions=(
                 "DIOR images come from the DIOR page (Google Drive / Baidu) and the oriented annotations (DIOR-R) from "
-                "the same author's page. Provide JPEGImages-trainval.zip, JPEGImages-test.zip, Annotations.zip (holding "
+                "the same author's page. Provide JPEGImages-trainval.zip, JPEGImages-test.zip, Annotations.zip "
+                "(holding "
                 "'Annotations/Oriented Bounding Boxes/*.xml') and ImageSets.zip (ImageSets/Main/{train,val,test}.txt)."
             ),
             notes="800 x 800 images; 11,725 trainval and 11,738 test images.",
@@ -344,7 +346,7 @@ DATASETS: dict[str, DatasetSpec] = {
             ("not_brick_kiln", "brick_kiln"),
             "2 classes, 64 x 64.",
         ),
-    )  # fmt: skip
+    )
 }
 
 

@@ -136,7 +136,9 @@ def _box(centre: np.ndarray, length: float, width: float, angle: float) -> np.nd
     """Clockwise corners (image coordinates) of a rotated rectangle, starting at the front-left."""
     c, s = np.cos(angle), np.sin(angle)
     along, across = np.array([c, s]) * length / 2, np.array([-s, c]) * width / 2
-    return np.array([centre - along - across, centre + along - across, centre + along + across, centre - along + across])
+    return np.array(
+        [centre - along - across, centre + along - across, centre + along + across, centre - along + across]
+    )
 
 
 def _draw_object(image: np.ndarray, poly: np.ndarray, style: ObjectStyle) -> None:
@@ -157,8 +159,8 @@ def _draw_object(image: np.ndarray, poly: np.ndarray, style: ObjectStyle) -> Non
         wing_root = centre + (front - centre) * 0.15
         cv2.fillPoly(image, [np.array([left, right, wing_root], np.int32)], colour, cv2.LINE_AA)
         tail = back + (front - back) * 0.1
-        cv2.line(image, tuple((tail + (left - centre) * 0.3).astype(int)), tuple((tail + (right - centre) * 0.3).astype(int)),
-                 colour, thickness, cv2.LINE_AA)  # fmt: skip
+        stabiliser = [tuple((tail + (side - centre) * 0.3).astype(int)) for side in (left, right)]
+        cv2.line(image, *stabiliser, colour, thickness, cv2.LINE_AA)
         return
     if style.shape == "ship":
         bow = (p[1] + p[2]) / 2 + (p[1] - p[0]) * 0.0
@@ -183,8 +185,13 @@ def _draw_object(image: np.ndarray, poly: np.ndarray, style: ObjectStyle) -> Non
 
 
 def place_objects(
-    rng: np.random.Generator, image: np.ndarray, cover: np.ndarray, classes: Sequence[str],
-    density: float = 1.0, style_of: dict[str, str] | None = None, label_map: np.ndarray | None = None,
+    rng: np.random.Generator,
+    image: np.ndarray,
+    cover: np.ndarray,
+    classes: Sequence[str],
+    density: float = 1.0,
+    style_of: dict[str, str] | None = None,
+    label_map: np.ndarray | None = None,
     label_value: int | None = None,
 ) -> list[OrientedObject]:
     """Draw objects of ``classes`` into ``image`` where their land cover allows, without overlaps.
@@ -233,8 +240,15 @@ def place_objects(
 
 
 def render_scene(
-    rng: np.random.Generator, width: int, height: int, weights: dict[str, float], object_classes: Sequence[str] = (),
-    object_density: float = 1.0, roads: int = 2, scale: float = 120.0, style_of: dict[str, str] | None = None,
+    rng: np.random.Generator,
+    width: int,
+    height: int,
+    weights: dict[str, float],
+    object_classes: Sequence[str] = (),
+    object_density: float = 1.0,
+    roads: int = 2,
+    scale: float = 120.0,
+    style_of: dict[str, str] | None = None,
 ) -> tuple[np.ndarray, np.ndarray, list[OrientedObject]]:
     """(image uint8 H x W x 3, land cover H x W uint8 indices into COVER_NAMES, objects)."""
     cover = landcover_map(rng, height, width, weights, scale)
@@ -246,7 +260,14 @@ def render_scene(
 
 # --- dataset writers ------------------------------------------------------------------------------------------------
 
-_DETECTION_COVERS = {"impervious": 1.0, "water": 0.7, "low_vegetation": 0.8, "bare": 0.4, "tree": 0.4, "agriculture": 0.5}
+_DETECTION_COVERS = {
+    "impervious": 1.0,
+    "water": 0.7,
+    "low_vegetation": 0.8,
+    "bare": 0.4,
+    "tree": 0.4,
+    "agriculture": 0.5,
+}
 
 
 def _size(rng: np.random.Generator, size: int | Sequence[int]) -> int:
@@ -254,8 +275,11 @@ def _size(rng: np.random.Generator, size: int | Sequence[int]) -> int:
 
 
 def write_dota_like(
-    root: str | Path, splits: dict[str, int] | None = None, scene_size: int | Sequence[int] = (1500, 2500),
-    seed: int = 0, classes: Sequence[str] = tuple(STYLES),
+    root: str | Path,
+    splits: dict[str, int] | None = None,
+    scene_size: int | Sequence[int] = (1500, 2500),
+    seed: int = 0,
+    classes: Sequence[str] = tuple(STYLES),
 ) -> dict[str, int]:
     """DOTA layout: ``<split>/images/P0000.png`` and ``<split>/labelTxt/P0000.txt``; test has images only."""
     splits = splits or {"train": 3, "val": 1, "test": 1}
@@ -280,7 +304,10 @@ def write_dota_like(
 
 
 def write_dior_r_like(
-    root: str | Path, splits: dict[str, int] | None = None, image_size: int = 800, seed: int = 0,
+    root: str | Path,
+    splits: dict[str, int] | None = None,
+    image_size: int = 800,
+    seed: int = 0,
     classes: Sequence[str] = tuple(DIOR_STYLE_OF),
 ) -> dict[str, int]:
     """DIOR-R layout: JPEGImages-{trainval,test}/<id>.jpg, 'Annotations/Oriented Bounding Boxes'/<id>.xml,
@@ -366,8 +393,11 @@ LOVEDA_INDEX = {"building": 2, "road": 3, "water": 4, "bare": 5, "tree": 6, "agr
 
 
 def write_loveda_like(
-    root: str | Path, splits: dict[str, int] | None = None, domains: Sequence[str] = ("Urban", "Rural"),
-    image_size: int = 1024, seed: int = 0,
+    root: str | Path,
+    splits: dict[str, int] | None = None,
+    domains: Sequence[str] = ("Urban", "Rural"),
+    image_size: int = 1024,
+    seed: int = 0,
 ) -> dict[str, int]:
     """LoveDA layout: <Split>/<Domain>/images_png/<k>.png and masks_png/<k>.png (0 no-data, 1..7); Test: images."""
     splits = splits or {"Train": 2, "Val": 1, "Test": 1}
@@ -448,9 +478,9 @@ def class_recipe(name: str) -> tuple[dict[str, float], tuple[str, ...], np.ndarr
     key = zlib.crc32(name.lower().encode())
     rng = np.random.default_rng(key)
     lowered = name.lower().replace("_", "").replace("-", "")
-    for words, weights, objects in _KEYWORD_RECIPES:
-        if any(word in lowered for word in words):
-            break
+    matches = [(w, o) for words, w, o in _KEYWORD_RECIPES if any(word in lowered for word in words)]
+    if matches:
+        weights, objects = matches[0]
     else:
         picks = rng.choice(COVER_NAMES[:8], 2, replace=False)
         weights, objects = {str(picks[0]): 1.0, str(picks[1]): 0.4}, ()
@@ -472,8 +502,13 @@ def render_class_patch(rng: np.random.Generator, name: str, size: int) -> tuple[
 
 
 def write_class_folders_like(
-    root: str | Path, top: str, classes: Sequence[str], n_per_class: int = 20, image_size: int = 64,
-    ext: str = ".jpg", seed: int = 0,
+    root: str | Path,
+    top: str,
+    classes: Sequence[str],
+    n_per_class: int = 20,
+    image_size: int = 64,
+    ext: str = ".jpg",
+    seed: int = 0,
 ) -> dict[str, int]:
     """Single-label scene classification in the class-folder layout: ``<top>/<class>/<class>_<k><ext>``."""
     rng = np.random.default_rng(seed)
@@ -546,8 +581,14 @@ def _cover_of_label(name: str) -> str:
 
 
 def write_geobench_like(
-    root: str | Path, task: str, classes: Sequence[str], band_names: Sequence[str],
-    n_per_split: dict[str, int] | None = None, image_size: int = 64, multilabel: bool = False, seed: int = 0,
+    root: str | Path,
+    task: str,
+    classes: Sequence[str],
+    band_names: Sequence[str],
+    n_per_split: dict[str, int] | None = None,
+    image_size: int = 64,
+    multilabel: bool = False,
+    seed: int = 0,
 ) -> dict[str, int]:
     """GEO-Bench v1 classification layout: <task>/<sample>.hdf5 (one dataset per band, metadata pickled in the
     file attribute 'pickle', as geobench writes it) and <task>/default_partition.json."""
