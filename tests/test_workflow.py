@@ -68,3 +68,43 @@ def test_default_workflow_end_to_end(tmp_path):
     assert len(set(dota_classes)) >= 5
     again = snakemake("-n", *args)
     assert "Nothing to be done" in again.stdout + again.stderr
+
+
+@pytest.mark.slow
+def test_manual_download_stops_with_instructions_then_continues(tmp_path):
+    """The official path (download -> verify -> extract -> convert -> tile) for a registration-only dataset."""
+    import shutil
+
+    import yaml
+
+    from rsfm.data.synthetic import write_potsdam_like
+
+    config = {
+        "data": {
+            "root": "data",
+            "workers": 1,
+            "datasets": {
+                "potsdam": {
+                    "source": "official",
+                    "splits": {"train": ["2_10"], "test": ["2_13"]},
+                    "crop": {"size": 512, "stride": 384},
+                }
+            },
+        }
+    }
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
+    args = ("--cores", "1", "--directory", str(tmp_path), "--configfile", str(tmp_path / "config.yaml"))
+    failed = snakemake("data/tiles/potsdam", *args, check=False)  # targets first: --configfile takes several
+    assert failed.returncode != 0
+    archives = tmp_path / "data/raw/potsdam/archives"
+    log = (tmp_path / "logs/data/download/potsdam.log").read_text()
+    assert f"{archives.resolve() / '2_Ortho_RGB.zip'}" in log and "data request form" in log
+    assert not (tmp_path / "data/raw/potsdam/archives.json").exists()
+
+    # the user fetches the release and puts the archives where the message said
+    write_potsdam_like(tmp_path / "release", {"train": ["2_10", "2_13"]}, tile_size=900, seed=0)
+    for folder in ("2_Ortho_RGB", "5_Labels_all", "5_Labels_all_noBoundary"):
+        shutil.make_archive(str(archives / folder), "zip", tmp_path / "release", folder)
+    snakemake("data/tiles/potsdam", *args)
+    index = pd.read_csv(tmp_path / "data/tiles/potsdam/index.csv")
+    assert index.groupby("split").size().to_dict() == {"test": 9, "train": 9}  # x, y in (0, 384, 388)
