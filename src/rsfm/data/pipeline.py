@@ -22,7 +22,7 @@ from typing import Any
 import pandas as pd
 
 from rsfm.data import classification, loveda, millionaid, potsdam
-from rsfm.data.registry import DatasetSpec, get_dataset
+from rsfm.data.registry import get_dataset
 from rsfm.errors import ConfigError, DataError
 from rsfm.io import atomic_dir, atomic_write
 
@@ -239,6 +239,3 @@ def _write_json(path: str | Path, payload: dict[str, Any]) -> None:
     with atomic_write(path) as handle:
         json.dump(payload, handle, indent=2)
 
-
-def describe(spec: DatasetSpec) -> str:
-    return f"{spec.name}: {spec.title} [{spec.task}; {spec.kind}]"
