@@ -74,3 +74,16 @@ def test_cross_field_rules(default_config, tmp_path):
     ok = copy.deepcopy(default_config)
     ok["data"]["datasets"]["loveda"] = {"source": "extracted", "path": str(tmp_path)}
     validate_config(ok, SCHEMA)
+
+
+def test_cli(tmp_path, capsys):
+    from rsfm.cli import main
+
+    assert main(["check-config", str(REPO / "config/paper.yaml")]) == 0
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("data: {datasets: {}, wrkers: 2}\n")
+    assert main(["check-config", str(bad)]) == 1
+    assert "config key 'data.wrkers' is not allowed" in capsys.readouterr().err
+    assert main(["datasets", "--show", "potsdam"]) == 0
+    assert "data request form" in capsys.readouterr().out
+    assert main(["datasets", "--show", "nope"]) == 1

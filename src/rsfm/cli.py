@@ -15,23 +15,24 @@ def _datasets(args: argparse.Namespace) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    from rsfm.data.registry import DATASETS
+    from rsfm.data.registry import DATASETS, get_dataset
 
-    table = Table(title="Datasets known to rsfm")
-    for column in ("name", "task", "download", "files", "license"):
-        table.add_column(column, overflow="fold")
-    for spec in DATASETS.values():
-        how = "by hand (see `rsfm datasets --show NAME`)" if spec.manual else "automatic"
-        table.add_row(spec.name, spec.task, how, ", ".join(f.name for f in spec.files), spec.license)
     if args.show:
-        from rsfm.data.registry import get_dataset
-
         spec = get_dataset(args.show)
         print(f"{spec.title}\n  homepage: {spec.homepage}\n  license: {spec.license}\n  citation: {spec.citation}")
+        print(f"  files: {', '.join(f.name for f in spec.files)}")
         print(f"  layout after extraction: {', '.join(spec.layout)}")
         if spec.manual:
             print(f"  how to get it: {spec.manual_instructions}")
         return
+    table = Table(title="Datasets known to rsfm (details: rsfm datasets --show NAME)")
+    for column in ("name", "task", "download", "files", "license"):
+        table.add_column(column, overflow="fold")
+    for spec in DATASETS.values():
+        table.add_row(
+            spec.name, spec.task, "by hand" if spec.manual else "automatic", ", ".join(f.name for f in spec.files),
+            spec.license,
+        )  # fmt: skip
     Console().print(table)
 
 
