@@ -25,17 +25,16 @@ def collect_counts(outputs: dict[str, str | Path]) -> pd.DataFrame:
 
 
 def to_markdown(table: pd.DataFrame) -> str:
-    totals = table[table["class"] == "*"].pivot_table(
-        index=["dataset", "split"], columns="unit", values="count", aggfunc="sum", fill_value=0
-    )
-    lines = ["# Data stage summary", "", "Totals per dataset and split (class `*`):", ""]
-    header = ["dataset", "split", *totals.columns]
-    lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    for (dataset, split), row in totals.iterrows():
-        lines.append("| " + " | ".join([dataset, split, *(f"{int(v):,}" for v in row)]) + " |")
-    per_class = table[table["class"] != "*"]
-    lines += ["", "Per class (training split):", ""]
-    for dataset, group in per_class[per_class["split"] == "train"].groupby("dataset"):
+    """Totals per dataset and split in words ("27 windows, 2,358 objects"), then per-class counts of train."""
+    lines = ["# Data stage summary", "", "| dataset | split | totals |", "|---|---|---|"]
+    totals = table[table["class"] == "*"]
+    for (dataset, split), group in totals.groupby(["dataset", "split"], sort=True):
+        parts = ", ".join(f"{int(r['count']):,} {r['unit']}" for _, r in group.iterrows() if r["count"] or r["unit"] in
+                          {"images", "windows", "crops"})  # fmt: skip
+        lines.append(f"| {dataset} | {split} | {parts} |")
+    per_class = table[(table["class"] != "*") & (table["split"] == "train")]
+    lines += ["", "Per class, training split:", ""]
+    for dataset, group in per_class.groupby("dataset"):
         parts = ", ".join(f"{r['class']} {int(r['count']):,}" for _, r in group.iterrows())
         lines.append(f"- **{dataset}** ({group['unit'].iloc[0]}): {parts}")
     return "\n".join(lines) + "\n"
