@@ -36,6 +36,23 @@ def _datasets(args: argparse.Namespace) -> None:
     Console().print(table)
 
 
+def _models(args: argparse.Namespace) -> None:
+    import pandas as pd
+
+    from rsfm.models.accounting import size_table
+
+    table = pd.DataFrame(size_table()).rename(
+        columns={
+            "params_M": "params (M)",
+            "paper_params_M": "paper (M)",
+            "diff_pct": "diff %",
+            "gflops_224": "GFLOPs@224",
+        }
+    )
+    print("Parallel-scaled ViTs: parameters measured with timm vs paper 1, FLOPs from torch's counter at 224 x 224")
+    print(table.to_string(index=False, float_format=lambda v: f"{v:,.2f}", na_rep="-"))
+
+
 def _check_config(args: argparse.Namespace) -> None:
     from rsfm.config import load_config
 
@@ -49,6 +66,7 @@ def main(argv: list[str] | None = None) -> int:
     datasets = sub.add_parser("datasets", help="list the dataset registry")
     datasets.add_argument("--show", metavar="NAME", help="details and download instructions of one dataset")
     datasets.set_defaults(func=_datasets)
+    sub.add_parser("models", help="parameter and FLOP table of the model sizes").set_defaults(func=_models)
     check = sub.add_parser("check-config", help="validate a config file against the schema")
     check.add_argument("config", type=Path)
     check.add_argument("--schema", type=Path, default=REPO / "workflow/schemas/config.schema.yaml")

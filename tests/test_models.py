@@ -1,0 +1,144 @@
+"""Parallel-scaled ViT sizes and MAE, checked against independent computations."""
+
+import math
+
+import pytest
+import timm
+import torch
+import torch.nn.functional as F
+
+import rsfm.models  # noqa: F401  (registers the sizes with timm)
+from rsfm.models.accounting import count_flops, count_params
+from rsfm.models.mae import MaskedAutoencoder, num_masked, sincos_2d
+from rsfm.models.vit import SIZES
+
+
+@pytest.mark.parametrize(
+    ("name", "low", "high"),
+    [
+        ("vit_b12x1", 85.5e6, 86.5e6),  # "86M"
+        ("vit_l12x4", 605.26e6 * 0.995, 605.26e6 * 1.005),  # 605.26M within 0.5%
+        ("vit_h12x4", 1.25e9, 1.35e9),  # "1.3B"
+        ("vit_g12x4", 2.35e9, 2.45e9),  # "2.4B"
+    ],
+)
+def test_parameter_counts_match_the_paper(name, low, high):
+    assert low <= count_params(name) <= high
+
+
+def test_parallel_blocks_and_flops():
+    model = timm.create_model("vit_tiny12x4", img_size=32, patch_size=8)
+    block = model.blocks[0]
+    assert type(block).__name__ == "ParallelThingsBlock" and len(block.attns) == 4 and len(block.ffns) == 4
+    # each branch has its own LayerNorm
+    assert len({id(branch.norm) for branch in block.attns}) == 4
+    size = SIZES["vit_tiny12x1"]
+    d, tokens = size.embed_dim, (224 // 16) ** 2 + 1
+    # per block: qkv 3d^2 + proj d^2 + mlp 8d^2 weights per token, plus attention's two T x T x d products
+    expected = 12 * 2 * (tokens * 12 * d * d + 2 * tokens * tokens * d) + 2 * (tokens - 1) * 3 * 256 * d
+    assert count_flops("vit_tiny12x1") == pytest.approx(expected, rel=1e-3)
+    assert count_flops("vit_tiny12x4") > 3.5 * count_flops("vit_tiny12x1")
+
+
+def reference_sincos(dim, h, w):
+    table = torch.zeros(1 + h * w, dim, dtype=torch.float64)
+    quarter = dim // 4
+    for row in range(h):
+        for col in range(w):
+            for i in range(quarter):
+                omega = 1.0 / 10000 ** (i / quarter)
+                table[1 + row * w + col, i] = math.sin(col * omega)
+                table[1 + row * w + col, quarter + i] = math.cos(col * omega)
+                table[1 + row * w + col, 2 * quarter + i] = math.sin(row * omega)
+                table[1 + row * w + col, 3 * quarter + i] = math.cos(row * omega)
+    return table.float()
+
+
+def test_sincos_position_embedding():
+    torch.testing.assert_close(sincos_2d(16, 3, 4), reference_sincos(16, 3, 4))
+
+
+def tiny_mae(**kwargs):
+    torch.manual_seed(0)
+    encoder = timm.create_model("vit_tiny12x4", img_size=32, patch_size=8, depth=2)
+    return MaskedAutoencoder(encoder, decoder_dim=32, decoder_depth=2, decoder_heads=4, **kwargs)
+
+
+def test_masking_is_per_sample_and_exact():
+    model = tiny_mae()
+    tokens = torch.randn(5, 16, 8)
+    kept, mask, _ = model.random_masking(tokens, 0.75)
+    assert kept.shape == (5, 4, 8) and (mask.sum(1) == num_masked(16, 0.75)).all()
+    assert len({tuple(m.tolist()) for m in mask}) > 1  # masks differ between samples
+    for n in range(5):  # kept tokens are exactly the unmasked ones
+        visible = tokens[n][mask[n] == 0]
+        assert sorted(map(tuple, visible.tolist())) == sorted(map(tuple, kept[n].tolist()))
+
+
+def test_patchify_round_trip():
+    model = tiny_mae()
+    images = torch.randn(2, 3, 32, 32)
+    patches = model.patchify(images)
+    assert patches.shape == (2, 16, 8 * 8 * 3)
+    torch.testing.assert_close(model.unpatchify(patches), images)
+    # patch 5 = row 1, column 1: pixel (row, col, channel) order inside
+    torch.testing.assert_close(patches[0, 5].reshape(8, 8, 3), images[0, :, 8:16, 8:16].permute(1, 2, 0))
+
+
+def independent_loss(model, images, noise):
+    """MAE's loss for each sample on its own: visible patches chosen from the noise, explicit unfold targets."""
+    enc = model.encoder
+    losses, masked = [], []
+    for n in range(images.shape[0]):
+        order = torch.argsort(noise[n])
+        keep = order[: int(16 * (1 - model.mask_ratio))]
+        tokens = enc.patch_embed(images[n : n + 1])[0] + enc.pos_embed[0, 1:]
+        x = torch.cat([enc.cls_token[0] + enc.pos_embed[0, :1], tokens[keep]])[None]
+        for block in enc.blocks:
+            x = block(x)
+        latent = model.decoder_embed(enc.norm(x))[0]
+        full = model.mask_token[0].repeat(17, 1)
+        full[0] = latent[0]
+        full[1 + keep] = latent[1:]
+        y = full[None] + model.decoder_pos_embed
+        for block in model.decoder_blocks:
+            y = block(y)
+        pred = model.decoder_pred(model.decoder_norm(y))[0, 1:]
+        target = F.unfold(images[n : n + 1], kernel_size=8, stride=8)[0].T  # (L, C*p*p), channel-major
+        target = target.reshape(16, 3, 64).permute(0, 2, 1).reshape(16, 192)  # to (row, col, channel)
+        target = (target - target.mean(-1, keepdim=True)) / (target.var(-1, keepdim=True) + 1e-6).sqrt()
+        is_masked = torch.ones(16, dtype=torch.bool)
+        is_masked[keep] = False
+        losses.append(((pred - target) ** 2).mean(-1)[is_masked])
+        masked.append(is_masked)
+    return torch.cat(losses).mean(), torch.stack(masked)
+
+
+def test_loss_matches_independent_computation():
+    model = tiny_mae().eval()
+    images = torch.randn(3, 3, 32, 32)
+    noise = torch.rand(3, 16)
+    loss, _, mask = model(images, noise=noise)
+    expected, expected_mask = independent_loss(model, images, noise)
+    assert torch.equal(mask.bool(), expected_mask)
+    torch.testing.assert_close(loss, expected, rtol=1e-5, atol=1e-6)
+    assert not model.encoder.pos_embed.requires_grad
+
+
+def test_mae_learns():
+    model = tiny_mae()
+    # smooth ramps of random orientation: a masked patch's normalised pixels are predictable from its neighbours
+    # (pure noise would not be: its loss cannot fall below 1)
+    angles = torch.rand(8, 1, 1, 1) * 2 * math.pi
+    yy, xx = torch.meshgrid(torch.linspace(0, 1, 32), torch.linspace(0, 1, 32), indexing="ij")
+    images = (torch.cos(angles) * xx + torch.sin(angles) * yy).expand(-1, 3, -1, -1).contiguous()
+    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-3)
+    generator = torch.Generator().manual_seed(0)
+    losses = []
+    for _ in range(40):
+        loss, _, _ = model(images, noise=torch.rand(8, 16, generator=generator))
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    assert sum(losses[-5:]) / 5 < 0.5 * sum(losses[:5]) / 5
