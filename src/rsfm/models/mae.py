@@ -9,6 +9,7 @@ slimming load.
 from __future__ import annotations
 
 import torch
+from timm.models import checkpoint_seq
 from timm.models.vision_transformer import Block, VisionTransformer
 from torch import nn
 
@@ -120,7 +121,8 @@ class MaskedAutoencoder(nn.Module):
         x, mask, ids_restore = self.random_masking(x, mask_ratio, noise)
         cls = (enc.cls_token + enc.pos_embed[:, :1]).expand(x.shape[0], -1, -1)
         x = enc.norm_pre(torch.cat([cls, x], dim=1))
-        x = enc.blocks(x)
+        # timm's activation checkpointing switch (set_grad_checkpointing) holds for the blocks run here too
+        x = checkpoint_seq(enc.blocks, x) if enc.grad_checkpointing and self.training else enc.blocks(x)
         return enc.norm(x), mask, ids_restore
 
     def forward_decoder(self, latent: torch.Tensor, ids_restore: torch.Tensor) -> torch.Tensor:

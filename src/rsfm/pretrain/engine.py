@@ -1,0 +1,297 @@
+"""MAE pretraining on DeepSpeed: one entry point for every size, from one CPU process to many GPU nodes.
+
+Run under torchrun (see rsfm.pretrain.launch): ``python -m rsfm.pretrain.engine --config run.json``. The run config
+(a JSON written by the workflow) names the model size, batch sizes, optimiser and schedule, ZeRO stage, precision
+and checkpointing; nothing in the loop depends on the size or the hardware.
+
+- AdamW (torch's fused kernel), betas (0.9, 0.95), weight decay 0.05 except on norms, biases and embeddings;
+  lr = base_lr x global_batch / 256, linear warm-up then cosine decay, per optimiser step.
+- bf16 on GPU, fp32 on CPU; gradient accumulation = global_batch / (micro_batch x world size).
+- Checkpoints every ``checkpoint_every`` steps and at the end (DeepSpeed writes the tag folder, then points
+  ``latest`` at it, so an interrupted save is never resumed from); a restarted run resumes from ``latest`` by itself
+  and, because data order, augmentation and masks are functions of the step, continues exactly as if never stopped.
+- Logs loss, lr, grad norm, images/s, data-wait fraction and (on GPU) MFU to metrics.csv on rank 0.
+- At the end the encoder is exported to safetensors with a JSON of its architecture.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import math
+import os
+import shutil
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from rsfm.errors import ConfigError
+from rsfm.models.mae import MaskedAutoencoder
+from rsfm.models.vit import SIZES, create_encoder
+
+METRIC_COLUMNS = ("step", "epoch", "loss", "lr", "grad_norm", "images_per_s", "data_wait", "mfu")
+NO_DECAY_NAMES = ("pos_embed", "cls_token", "mask_token", "decoder_pos_embed")
+
+
+@dataclass
+class RunConfig:
+    model: str
+    shard_dir: str
+    out_dir: str
+    img_size: int = 224
+    patch_size: int = 16
+    mask_ratio: float = 0.75
+    norm_pix_loss: bool = True
+    decoder_dim: int = 512
+    decoder_depth: int = 8
+    decoder_heads: int = 16
+    epochs: float = 400
+    global_batch: int = 4096
+    micro_batch: int = 64
+    base_lr: float = 1.5e-4
+    min_lr: float = 0.0
+    weight_decay: float = 0.05
+    betas: tuple[float, float] = (0.9, 0.95)
+    warmup_epochs: float = 40
+    zero_stage: int = 1
+    precision: str = "auto"  # auto = bf16 on GPU, fp32 on CPU
+    activation_checkpointing: bool = False
+    checkpoint_every: int = 1000
+    keep_checkpoints: int = 2
+    log_every: int = 10
+    loader_workers: int = 8
+    seed: int = 0
+    peak_tflops: float | None = None  # accelerator's dense bf16 peak, for MFU
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_json(cls, path: str | Path) -> RunConfig:
+        data = json.loads(Path(path).read_text())
+        unknown = set(data) - set(cls.__dataclass_fields__)
+        if unknown:
+            raise ConfigError(f"{path}: unknown run settings {sorted(unknown)}")
+        if "betas" in data:
+            data["betas"] = tuple(data["betas"])
+        return cls(**data)
+
+
+def warmup_cosine(step: int, total: int, warmup: int, min_ratio: float) -> float:
+    """lr multiplier: linear from 0 over ``warmup`` steps, then half a cosine down to ``min_ratio``."""
+    if step < warmup:
+        return (step + 1) / warmup
+    progress = (step - warmup) / max(1, total - warmup)
+    return min_ratio + (1 - min_ratio) * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+
+
+def param_groups(model: torch.nn.Module, weight_decay: float) -> list[dict[str, Any]]:
+    """Weight decay on matrices only: not on norms, biases, position embeddings or tokens (as MAE does)."""
+    decay, no_decay = [], []
+    for name, param in model.named_parameters():
+        if not param.requires_grad:
+            continue
+        if param.ndim <= 1 or name.split(".")[-1] in NO_DECAY_NAMES:
+            no_decay.append(param)
+        else:
+            decay.append(param)
+    return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+
+
+def build_model(cfg: RunConfig) -> MaskedAutoencoder:
+    if cfg.model not in SIZES:
+        raise ConfigError(f"unknown model size {cfg.model!r}; known: {', '.join(SIZES)}")
+    torch.manual_seed(cfg.seed)  # identical initial weights on every rank
+    encoder = create_encoder(cfg.model, img_size=cfg.img_size, patch_size=cfg.patch_size)
+    encoder.set_grad_checkpointing(cfg.activation_checkpointing)
+    return MaskedAutoencoder(
+        encoder, decoder_dim=cfg.decoder_dim, decoder_depth=cfg.decoder_depth, decoder_heads=cfg.decoder_heads,
+        mask_ratio=cfg.mask_ratio, norm_pix_loss=cfg.norm_pix_loss,
+    )  # fmt: skip
+
+
+def train_flops_per_image(model: MaskedAutoencoder, img_size: int) -> float:
+    """3 x forward FLOPs (forward + backward), counted once on a meta copy of the model."""
+    import copy
+
+    from torch.utils.flop_counter import FlopCounterMode
+
+    meta = copy.deepcopy(model).to("meta")
+    counter = FlopCounterMode(display=False)
+    with counter, torch.no_grad():
+        meta(torch.empty(1, 3, img_size, img_size, device="meta"))
+    return 3.0 * counter.get_total_flops()
+
+
+def _metrics_writer(path: Path, start_step: int) -> Any:
+    """Append to metrics.csv, first dropping rows a killed run logged beyond its last checkpoint."""
+    rows = []
+    if path.exists() and start_step > 0:
+        with open(path, newline="") as handle:
+            rows = [row for row in csv.DictReader(handle) if int(row["step"]) < start_step]
+    handle = open(path, "w", newline="")  # noqa: SIM115 (kept open for the run)
+    writer = csv.DictWriter(handle, fieldnames=METRIC_COLUMNS)
+    writer.writeheader()
+    writer.writerows(rows)
+    handle.flush()
+    return handle, writer
+
+
+def export_encoder(model: MaskedAutoencoder, cfg: RunConfig, steps: int, out_dir: Path) -> None:
+    """encoder.safetensors (fp32) + encoder.json (architecture), each written under a temporary name first."""
+    from safetensors.torch import save_file
+
+    size = SIZES[cfg.model]
+    tensors = {k: v.detach().float().cpu().contiguous() for k, v in model.encoder.state_dict().items()}
+    arch = {
+        "model": cfg.model, "img_size": cfg.img_size, "patch_size": cfg.patch_size, "embed_dim": size.embed_dim,
+        "depth": size.depth, "num_heads": size.num_heads, "num_parallel": size.num_parallel,
+        "mlp_ratio": size.mlp_ratio, "class_token": True, "pos_embed": "sincos-2d (fixed)",
+        "pretraining": {"method": "mae", "steps": steps, "mask_ratio": cfg.mask_ratio, "epochs": cfg.epochs},
+    }  # fmt: skip
+    tmp = out_dir / ".encoder.safetensors.tmp"
+    save_file(tensors, str(tmp), metadata={"format": "pt", "model": cfg.model})
+    os.replace(tmp, out_dir / "encoder.safetensors")
+    (out_dir / ".encoder.json.tmp").write_text(json.dumps(arch, indent=2))
+    os.replace(out_dir / ".encoder.json.tmp", out_dir / "encoder.json")
+
+
+def train(cfg: RunConfig) -> None:
+    import deepspeed
+    import torch.distributed as dist
+
+    from rsfm.pretrain.data import ShardImages, StepSampler
+
+    cuda = torch.cuda.is_available()
+    deepspeed.init_distributed(dist_backend="nccl" if cuda else "gloo")
+    rank, world = dist.get_rank(), dist.get_world_size()
+    local_rank = int(os.environ.get("LOCAL_RANK", 0))
+    device = torch.device("cuda", local_rank) if cuda else torch.device("cpu")
+    if cuda:
+        torch.cuda.set_device(device)
+    bf16 = cfg.precision == "bf16" or (cfg.precision == "auto" and cuda)
+
+    if cfg.global_batch % (cfg.micro_batch * world):
+        raise ConfigError(
+            f"global batch {cfg.global_batch} is not a multiple of micro batch {cfg.micro_batch} x {world} ranks"
+        )
+    accum = cfg.global_batch // (cfg.micro_batch * world)
+    dataset = ShardImages(cfg.shard_dir, cfg.img_size, seed=cfg.seed)
+    steps_per_epoch = len(dataset) // cfg.global_batch
+    if steps_per_epoch == 0:
+        raise ConfigError(f"{len(dataset)} images are fewer than one global batch ({cfg.global_batch})")
+    total_steps = max(1, math.ceil(cfg.epochs * steps_per_epoch))
+    warmup_steps = round(cfg.warmup_epochs * steps_per_epoch)
+
+    model = build_model(cfg)
+    lr = cfg.base_lr * cfg.global_batch / 256
+    optimizer = torch.optim.AdamW(param_groups(model, cfg.weight_decay), lr=lr, betas=cfg.betas, fused=True)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda s: warmup_cosine(s, total_steps, warmup_steps, cfg.min_lr / lr if lr else 0.0)
+    )
+    ds_config = {
+        "train_batch_size": cfg.global_batch,
+        "train_micro_batch_size_per_gpu": cfg.micro_batch,
+        "gradient_accumulation_steps": accum,
+        "zero_optimization": {"stage": cfg.zero_stage},
+        "bf16": {"enabled": bf16},
+        "steps_per_print": 10**9,
+        "zero_allow_untested_optimizer": True,
+    }
+    engine, _, _, _ = deepspeed.initialize(
+        model=model, optimizer=optimizer, lr_scheduler=scheduler, config=ds_config,
+        model_parameters=None, dist_init_required=False,
+    )  # fmt: skip
+
+    out_dir, ckpt_dir = Path(cfg.out_dir), Path(cfg.out_dir) / "checkpoints"
+    start_step = 0
+    if (ckpt_dir / "latest").is_file():
+        _, client = engine.load_checkpoint(str(ckpt_dir))
+        start_step = int(client["step"])
+    loader = torch.utils.data.DataLoader(
+        dataset, batch_size=cfg.micro_batch, num_workers=cfg.loader_workers, pin_memory=cuda,
+        sampler=StepSampler(len(dataset), cfg.micro_batch, rank, world, cfg.seed, start_step * accum),
+        persistent_workers=cfg.loader_workers > 0, prefetch_factor=4 if cfg.loader_workers else None,
+    )  # fmt: skip
+    batches = iter(loader)
+    flops_per_image = train_flops_per_image(model, cfg.img_size) if cuda and cfg.peak_tflops else None
+    num_patches = model.encoder.patch_embed.num_patches
+    metrics_handle, writer = (None, None)
+    if rank == 0:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        metrics_handle, writer = _metrics_writer(out_dir / "metrics.csv", start_step)
+
+    window_start, window_wait, window_images = time.perf_counter(), 0.0, 0
+    for step in range(start_step, total_steps):
+        step_loss = torch.zeros((), device=device)
+        for micro in range(accum):
+            wait_start = time.perf_counter()
+            images = next(batches).to(device, non_blocking=True)
+            window_wait += time.perf_counter() - wait_start
+            if bf16:
+                images = images.to(torch.bfloat16)
+            # masks are a function of (seed, step, micro-batch, rank): a resumed run draws the same ones
+            generator = torch.Generator().manual_seed(hash((cfg.seed, step, micro, rank)) & 0x7FFFFFFF)
+            noise = torch.rand(images.shape[0], num_patches, generator=generator).to(device)
+            loss, _, _ = engine(images, noise=noise)
+            engine.backward(loss)
+            engine.step()
+            step_loss += loss.detach().float() / accum
+            window_images += images.shape[0] * world
+        dist.all_reduce(step_loss)
+        grad_norm = engine.get_global_grad_norm()
+        done = step + 1
+        if done % cfg.log_every == 0 or done == total_steps:
+            elapsed = time.perf_counter() - window_start
+            rate = window_images / elapsed
+            if rank == 0:
+                writer.writerow({
+                    "step": step, "epoch": f"{step / steps_per_epoch:.4f}", "loss": f"{step_loss.item() / world:.6f}",
+                    "lr": f"{scheduler.get_last_lr()[0]:.6e}",
+                    "grad_norm": "" if grad_norm is None else f"{float(grad_norm):.6f}",
+                    "images_per_s": f"{rate:.2f}", "data_wait": f"{window_wait / elapsed:.4f}",
+                    "mfu": "" if flops_per_image is None else
+                    f"{rate * flops_per_image / (cfg.peak_tflops * 1e12 * world):.4f}",
+                })  # fmt: skip
+                metrics_handle.flush()
+            window_start, window_wait, window_images = time.perf_counter(), 0.0, 0
+        if done % cfg.checkpoint_every == 0 or done == total_steps:
+            engine.save_checkpoint(str(ckpt_dir), tag=f"step{done:08d}", client_state={"step": done})
+            if rank == 0:
+                _prune_checkpoints(ckpt_dir, cfg.keep_checkpoints)
+    if rank == 0:
+        metrics_handle.close()
+    _export(engine, cfg, total_steps, out_dir, rank)
+    dist.barrier()
+
+
+def _export(engine: Any, cfg: RunConfig, steps: int, out_dir: Path, rank: int) -> None:
+    """Every rank joins (ZeRO-3 shards the parameters), rank 0 writes."""
+    import deepspeed
+
+    module = engine.module
+    with deepspeed.zero.GatheredParameters(list(module.encoder.parameters()), enabled=cfg.zero_stage == 3):
+        if rank == 0:
+            export_encoder(module, cfg, steps, out_dir)
+
+
+def _prune_checkpoints(ckpt_dir: Path, keep: int) -> None:
+    tags = sorted(p for p in ckpt_dir.glob("step*") if p.is_dir())
+    for old in tags[:-keep]:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="MAE pretraining (run under torchrun; see rsfm.pretrain.launch)")
+    parser.add_argument("--config", required=True, help="run config JSON")
+    args = parser.parse_args(argv)
+    train(RunConfig.from_json(args.config))
+
+
+if __name__ == "__main__":
+    main()
+
+
+__all__ = ["RunConfig", "asdict", "main", "train"]

@@ -1,0 +1,67 @@
+"""Launching the pretraining engine: one process, N local processes, or N nodes under SLURM.
+
+torchrun starts the ranks on each node and meets the other nodes through its c10d rendezvous on the first node.
+We use it rather than DeepSpeed's own launcher because that one fans out over ssh/pdsh, which many clusters do not
+allow inside a job, while ``srun`` + one torchrun per node needs nothing beyond SLURM itself (and is what the SLURM
+executor's one-task-per-node allocation gives). DeepSpeed then only provides the engine (ZeRO, bf16, checkpoints).
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+
+def torchrun_args(
+    config_path: str | Path,
+    *,
+    nnodes: int = 1,
+    nproc_per_node: int = 1,
+    rdzv_endpoint: str | None = None,
+    rdzv_id: str = "rsfm",
+    node_rank: int | None = None,
+) -> list[str]:
+    """The torchrun command line for one node (run it once per node)."""
+    args = [sys.executable, "-m", "torch.distributed.run", f"--nnodes={nnodes}", f"--nproc-per-node={nproc_per_node}"]
+    if nnodes == 1 and rdzv_endpoint is None:
+        args.append("--standalone")  # a private rendezvous on a free port
+    else:
+        args += ["--rdzv-backend=c10d", f"--rdzv-endpoint={rdzv_endpoint}", f"--rdzv-id={rdzv_id}"]
+        if node_rank is not None:
+            args.append(f"--node-rank={node_rank}")
+    return [*args, "-m", "rsfm.pretrain.engine", "--config", str(config_path)]
+
+
+def slurm_command(config_path: str | Path, *, nnodes: int, nproc_per_node: int, port: int = 29500) -> list[str]:
+    """Inside a SLURM allocation: one srun task per node, each running torchrun against the first node."""
+    torchrun = torchrun_args(
+        config_path, nnodes=nnodes, nproc_per_node=nproc_per_node, rdzv_endpoint="@HEAD@", rdzv_id="@JOB@"
+    )
+    inner = shlex.join(torchrun).replace("@HEAD@", f'"$head":{port}').replace("@JOB@", '"$SLURM_JOB_ID"')
+    script = f'head=$(scontrol show hostnames "$SLURM_JOB_NODELIST" | head -n 1); exec {inner}'
+    return ["srun", f"--nodes={nnodes}", "--ntasks-per-node=1", "--kill-on-bad-exit=1", "bash", "-c", script]
+
+
+def launch(config_path: str | Path, launch_cfg: dict[str, Any], *, log: Any = None) -> None:
+    """Run the engine as configured: under SLURM when inside an allocation of several nodes, else locally."""
+    nnodes = int(launch_cfg.get("nodes", 1))
+    procs = int(launch_cfg.get("processes_per_node", 1))
+    env = dict(os.environ)
+    if not launch_cfg.get("gpus_per_node"):
+        env.setdefault("DS_ACCELERATOR", "cpu")
+        env.setdefault("OMP_NUM_THREADS", str(max(1, int(launch_cfg.get("threads_per_process", 1)))))
+    if nnodes > 1:
+        if "SLURM_JOB_ID" not in env:
+            raise RuntimeError(f"{nnodes} nodes requested but this job is not inside a SLURM allocation")
+        command = slurm_command(
+            config_path, nnodes=nnodes, nproc_per_node=procs, port=int(launch_cfg.get("port", 29500))
+        )
+    else:
+        command = torchrun_args(config_path, nproc_per_node=procs)
+    if log is not None:
+        log.info("launching: %s", shlex.join(command))
+    subprocess.run(command, env=env, check=True)

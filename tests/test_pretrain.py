@@ -1,0 +1,159 @@
+"""Pretraining engine: schedule, parameter groups, data order, and real DeepSpeed runs on CPU ranks."""
+
+import itertools
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from rsfm.data.millionaid import write_shards
+from rsfm.data.synthetic import write_millionaid_like
+from rsfm.pretrain.data import ShardImages, StepSampler
+from rsfm.pretrain.engine import RunConfig, build_model, param_groups, warmup_cosine
+from rsfm.pretrain.launch import torchrun_args
+
+
+def test_warmup_then_cosine():
+    values = [warmup_cosine(s, total=100, warmup=10, min_ratio=0.0) for s in range(100)]
+    assert values[0] == pytest.approx(0.1) and values[9] == pytest.approx(1.0)
+    assert values[10] == pytest.approx(1.0) and values[55] == pytest.approx(0.5, abs=0.02)
+    assert all(a >= b for a, b in itertools.pairwise(values[10:]))
+
+
+def test_no_weight_decay_on_norms_biases_and_embeddings():
+    model = build_model(RunConfig("vit_tiny12x1", "", "", img_size=32, patch_size=8, decoder_depth=1, decoder_dim=32))
+    decay, no_decay = param_groups(model, 0.05)
+    names = {id(p): n for n, p in model.named_parameters()}
+    no_decay_names = {names[id(p)] for p in no_decay["params"]}
+    assert "encoder.cls_token" in no_decay_names and "mask_token" in no_decay_names
+    assert any(n.endswith("norm1.weight") or ".norm." in n for n in no_decay_names)
+    assert all(p.ndim == 2 or p.ndim == 4 for p in decay["params"])
+    assert "encoder.pos_embed" not in names.values() or not model.encoder.pos_embed.requires_grad
+    assert decay["weight_decay"] == 0.05 and no_decay["weight_decay"] == 0.0
+
+
+@pytest.fixture(scope="module")
+def shards(tmp_path_factory):
+    root = tmp_path_factory.mktemp("millionaid")
+    write_millionaid_like(root / "raw", 48, seed=0, size_range=(64, 96))
+    write_shards(root / "raw", root / "shards", images_per_shard=16, workers=1)
+    return root / "shards"
+
+
+def test_sampler_resumes_mid_epoch_exactly():
+    full = StepSampler(50, micro_batch=3, rank=1, world=2, seed=7)
+    stream = iter(full)
+    items = [next(stream) for _ in range(3 * 20)]
+    resumed = iter(StepSampler(50, micro_batch=3, rank=1, world=2, seed=7, start_step=11))
+    assert [next(resumed) for _ in range(3 * 9)] == items[3 * 11 :]
+    epochs = {e for e, _ in items}
+    assert epochs == {0, 1, 2}  # 8 micro-batches per epoch for this rank
+    other_rank = iter(StepSampler(50, micro_batch=3, rank=0, world=2, seed=7))
+    first_epoch = {i for e, i in items if e == 0}
+    assert not first_epoch & {next(other_rank)[1] for _ in range(24)}  # ranks see disjoint samples
+
+
+def test_augmentation_is_a_function_of_epoch_and_sample(shards):
+    dataset = ShardImages(shards, img_size=32, seed=0)
+    first, again, other_epoch = dataset[(0, 5)], dataset[(0, 5)], dataset[(1, 5)]
+    assert first.shape == (3, 32, 32) and torch.equal(first, again) and not torch.equal(first, other_epoch)
+
+
+def write_run(path, shards, out, **overrides):
+    settings = {
+        "model": "vit_tiny12x1", "shard_dir": str(shards), "out_dir": str(out), "img_size": 64, "patch_size": 8,
+        "decoder_dim": 32, "decoder_depth": 1, "decoder_heads": 4, "epochs": 5, "global_batch": 8, "micro_batch": 2,
+        "base_lr": 2e-3, "warmup_epochs": 1, "checkpoint_every": 4, "log_every": 1, "loader_workers": 1,
+    }  # fmt: skip
+    settings.update(overrides)
+    path.write_text(json.dumps(settings))
+    return path
+
+
+def cpu_env():
+    return dict(os.environ, DS_ACCELERATOR="cpu", OMP_NUM_THREADS="1", PYTHONUNBUFFERED="1")
+
+
+@pytest.mark.slow
+def test_kill_and_resume_matches_uninterrupted_run(shards, tmp_path):
+    # 48 images / global batch 8 = 6 steps per epoch, 5 epochs = 30 steps; 2 ranks x 2 micro-batches of 2
+    reference = write_run(tmp_path / "a.json", shards, tmp_path / "a")
+    subprocess.run(torchrun_args(reference, nproc_per_node=2), env=cpu_env(), check=True, timeout=600,
+                   capture_output=True)  # fmt: skip
+    expected = pd.read_csv(tmp_path / "a/metrics.csv")
+    assert len(expected) == 30 and expected["loss"].iloc[-5:].mean() < expected["loss"].iloc[:5].mean()
+
+    interrupted = write_run(tmp_path / "b.json", shards, tmp_path / "b")
+    process = subprocess.Popen(torchrun_args(interrupted, nproc_per_node=2), env=cpu_env(), start_new_session=True,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    metrics = tmp_path / "b/metrics.csv"
+    deadline = time.time() + 600
+    while time.time() < deadline:
+        if metrics.exists() and len(metrics.read_text().splitlines()) > 1 + 10:  # header + 10 steps logged
+            break
+        time.sleep(0.02)
+    os.killpg(process.pid, signal.SIGKILL)  # the whole launcher and both ranks, mid-run
+    process.wait()
+    assert not (tmp_path / "b/encoder.safetensors").exists()
+    assert (tmp_path / "b/checkpoints/latest").is_file()
+
+    subprocess.run(torchrun_args(interrupted, nproc_per_node=2), env=cpu_env(), check=True, timeout=600,
+                   capture_output=True)  # fmt: skip
+    resumed = pd.read_csv(metrics)
+    assert resumed["step"].tolist() == list(range(30))
+    np.testing.assert_allclose(resumed["loss"], expected["loss"], rtol=1e-5)
+    np.testing.assert_allclose(resumed["lr"], expected["lr"], rtol=1e-6)
+
+    from safetensors.torch import load_file
+
+    exported = load_file(tmp_path / "b/encoder.safetensors")
+    reference_weights = load_file(tmp_path / "a/encoder.safetensors")
+    assert exported.keys() == reference_weights.keys()
+    for key, value in exported.items():
+        torch.testing.assert_close(value, reference_weights[key], rtol=1e-5, atol=1e-6)
+    arch = json.loads((tmp_path / "b/encoder.json").read_text())
+    assert arch["model"] == "vit_tiny12x1" and arch["pretraining"]["steps"] == 30
+
+
+def free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.mark.slow
+def test_two_node_rendezvous_on_localhost(shards, tmp_path):
+    config = write_run(tmp_path / "run.json", shards, tmp_path / "out", epochs=1, checkpoint_every=3)
+    endpoint = f"127.0.0.1:{free_port()}"
+    nodes = [
+        subprocess.Popen(
+            torchrun_args(config, nnodes=2, nproc_per_node=1, rdzv_endpoint=endpoint, rdzv_id="t", node_rank=rank),
+            env=cpu_env(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for rank in (0, 1)
+    ]
+    outputs = [node.communicate(timeout=600)[0] for node in nodes]
+    assert [node.returncode for node in nodes] == [0, 0], outputs[0][-3000:] + outputs[1][-3000:]
+    metrics = pd.read_csv(tmp_path / "out/metrics.csv")
+    assert metrics["step"].tolist() == list(range(6))
+    assert (tmp_path / "out/checkpoints/latest").read_text().strip() == "step00000006"
+    assert (tmp_path / "out/encoder.safetensors").is_file()
+
+
+def test_launcher_command_lines():
+    single = torchrun_args("run.json", nproc_per_node=2)
+    assert "--standalone" in single and single[-3:] == ["rsfm.pretrain.engine", "--config", "run.json"]
+    multi = torchrun_args("run.json", nnodes=4, nproc_per_node=8, rdzv_endpoint="node1:29500", rdzv_id="42")
+    assert "--rdzv-backend=c10d" in multi and "--rdzv-endpoint=node1:29500" in multi and "--nnodes=4" in multi
+    assert sys.executable == multi[0]
