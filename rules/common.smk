@@ -17,6 +17,7 @@ except ConfigError as error:
 DATA = Path(CFG["data"]["root"])
 DATASETS = CFG["data"]["datasets"]
 WORKERS = CFG["data"]["workers"]
+PRETRAIN = CFG.get("pretrain", {})
 
 
 def datasets_with(source):
@@ -40,8 +41,30 @@ def data_targets():
     return [str(DATA / final_stage(name) / name) for name in sorted(DATASETS)]
 
 
+def pretrain_targets():
+    sizes = PRETRAIN.get("sizes", [])
+    return [f"results/pretrain/{s}/encoder.safetensors" for s in sizes] + [
+        f"results/figures/pretrain_loss_{s}.png" for s in sizes
+    ]
+
+
 def all_targets():
-    return ["results/data/summary.csv", "results/data/summary.md", "results/figures/data_samples.png"]
+    data = ["results/data/summary.csv", "results/data/summary.md", "results/figures/data_samples.png"]
+    return data + pretrain_targets()
+
+
+def pretrain_resource(size, key):
+    """A launch setting of ``size``: pretrain.per_size.<size>, else pretrain.run."""
+    from rsfm.pretrain.run import run_settings
+
+    defaults = {"nodes": 1, "cpus_per_task": 1, "mem_mb": 4000, "runtime": 60}
+    return run_settings(PRETRAIN, size).get(key, defaults.get(key))
+
+
+def pretrain_gres(size):
+    """GPUs as generic resources per node: the executor's `gpu` resource with `tasks` would set --ntasks-per-gpu."""
+    gpus = pretrain_resource(size, "gpus_per_node") or 0
+    return f"gpu:{gpus}" if gpus else ""
 
 
 def res(rule_name, key, fallback=None):

@@ -94,7 +94,7 @@ def test_kill_and_resume_matches_uninterrupted_run(shards, tmp_path):
     interrupted = write_run(tmp_path / "b.json", shards, tmp_path / "b")
     process = subprocess.Popen(torchrun_args(interrupted, nproc_per_node=2), env=cpu_env(), start_new_session=True,
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
-    metrics = tmp_path / "b/metrics.csv"
+    metrics = tmp_path / "b/log.csv"
     deadline = time.time() + 600
     while time.time() < deadline:
         if metrics.exists() and len(metrics.read_text().splitlines()) > 1 + 10:  # header + 10 steps logged
@@ -107,7 +107,7 @@ def test_kill_and_resume_matches_uninterrupted_run(shards, tmp_path):
 
     subprocess.run(torchrun_args(interrupted, nproc_per_node=2), env=cpu_env(), check=True, timeout=600,
                    capture_output=True)  # fmt: skip
-    resumed = pd.read_csv(metrics)
+    resumed = pd.read_csv(tmp_path / "b/metrics.csv")
     assert resumed["step"].tolist() == list(range(30))
     np.testing.assert_allclose(resumed["loss"], expected["loss"], rtol=1e-5)
     np.testing.assert_allclose(resumed["lr"], expected["lr"], rtol=1e-6)

@@ -33,6 +33,7 @@ def test_default_plans_synthetic_data_stage(tmp_path):
     assert jobs["synthesize"] == n and jobs["convert"] == n and jobs["data_summary"] == 1
     assert jobs["tile"] == 4  # millionaid shards, dota_v2 and dior_r windows, potsdam crops
     assert "download" not in jobs and "extract" not in jobs
+    assert jobs["pretrain"] == 2 and jobs["pretrain_loss_curve"] == 2
 
 
 def test_paper_plans_download_verify_extract_convert_tile_for_every_dataset(tmp_path):
@@ -41,6 +42,13 @@ def test_paper_plans_download_verify_extract_convert_tile_for_every_dataset(tmp_
     for rule in ("download", "verify", "extract", "convert"):
         assert jobs[rule] == 13, (rule, jobs)
     assert jobs["tile"] == 4 and "synthesize" not in jobs
+    assert jobs["pretrain"] == 4
+    # multi-node allocations: one task per node, GPUs as gres (see rules/common.smk)
+    plans = dict(
+        re.findall(r"rule pretrain:\n(?:.*\n)*?\s+wildcards: size=(\w+)\n\s+resources: ([^\n]+)", result.stdout)
+    )
+    assert "nodes=8" in plans["vit_g12x4"] and "tasks=8" in plans["vit_g12x4"] and "gres=gpu:8" in plans["vit_g12x4"]
+    assert "nodes=1" in plans["vit_b12x1"] and "nodes=2" in plans["vit_l12x4"]
 
 
 def test_bad_config_key_stops_before_any_job(tmp_path):
@@ -66,6 +74,12 @@ def test_default_workflow_end_to_end(tmp_path):
     # every configured class of the detection sets is present in the windows
     dota_classes = summary[(summary["dataset"] == "dota_v2") & (summary["class"] != "*")]["class"]
     assert len(set(dota_classes)) >= 5
+    for size in ("vit_tiny12x1", "vit_tiny12x4"):  # two pretrained encoders, losses clearly falling
+        metrics = pd.read_csv(tmp_path / f"results/pretrain/{size}/metrics.csv")
+        quarter = len(metrics) // 4
+        assert metrics["loss"].iloc[-quarter:].mean() < 0.8 * metrics["loss"].iloc[:quarter].mean()
+        assert (tmp_path / f"results/pretrain/{size}/encoder.safetensors").stat().st_size > 100_000
+        assert (tmp_path / f"results/figures/pretrain_loss_{size}.png").is_file()
     again = snakemake("-n", *args)
     assert "Nothing to be done" in again.stdout + again.stderr
 

@@ -238,4 +238,3 @@ def _write_table_dir(out_dir: str | Path, tables: dict[str, pd.DataFrame], meta:
 def _write_json(path: str | Path, payload: dict[str, Any]) -> None:
     with atomic_write(path) as handle:
         json.dump(payload, handle, indent=2)
-

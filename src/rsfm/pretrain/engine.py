@@ -10,7 +10,8 @@ and checkpointing; nothing in the loop depends on the size or the hardware.
 - Checkpoints every ``checkpoint_every`` steps and at the end (DeepSpeed writes the tag folder, then points
   ``latest`` at it, so an interrupted save is never resumed from); a restarted run resumes from ``latest`` by itself
   and, because data order, augmentation and masks are functions of the step, continues exactly as if never stopped.
-- Logs loss, lr, grad norm, images/s, data-wait fraction and (on GPU) MFU to metrics.csv on rank 0.
+- Logs loss, lr, grad norm, images/s, data-wait fraction and (on GPU) MFU to log.csv on rank 0 (kept across
+  failures, so a resumed run appends to it), copied to metrics.csv when the run completes.
 - At the end the encoder is exported to safetensors with a JSON of its architecture.
 """
 
@@ -126,7 +127,7 @@ def train_flops_per_image(model: MaskedAutoencoder, img_size: int) -> float:
 
 
 def _metrics_writer(path: Path, start_step: int) -> Any:
-    """Append to metrics.csv, first dropping rows a killed run logged beyond its last checkpoint."""
+    """Append to the live log, first dropping rows a killed run logged beyond its last checkpoint."""
     rows = []
     if path.exists() and start_step > 0:
         with open(path, newline="") as handle:
@@ -221,7 +222,7 @@ def train(cfg: RunConfig) -> None:
     metrics_handle, writer = (None, None)
     if rank == 0:
         out_dir.mkdir(parents=True, exist_ok=True)
-        metrics_handle, writer = _metrics_writer(out_dir / "metrics.csv", start_step)
+        metrics_handle, writer = _metrics_writer(out_dir / "log.csv", start_step)
 
     window_start, window_wait, window_images = time.perf_counter(), 0.0, 0
     for step in range(start_step, total_steps):
@@ -264,6 +265,9 @@ def train(cfg: RunConfig) -> None:
     if rank == 0:
         metrics_handle.close()
     _export(engine, cfg, total_steps, out_dir, rank)
+    if rank == 0:  # the finished log becomes metrics.csv; log.csv (kept across failures) is what resumes append to
+        shutil.copyfile(out_dir / "log.csv", out_dir / ".metrics.csv.tmp")
+        os.replace(out_dir / ".metrics.csv.tmp", out_dir / "metrics.csv")
     dist.barrier()
 
 

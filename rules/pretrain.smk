@@ -1,0 +1,56 @@
+# MAE pretraining per size on the pretraining dataset's shards, then its loss curve.
+# The run's checkpoints/ and log.csv are not declared outputs: Snakemake deletes the outputs of a failed job, and
+# these are what a rerun resumes from.
+
+
+rule pretrain:
+    input:
+        shards=lambda wc: DATA / "tiles" / PRETRAIN["dataset"],
+    output:
+        encoder="results/pretrain/{size}/encoder.safetensors",
+        arch="results/pretrain/{size}/encoder.json",
+        metrics="results/pretrain/{size}/metrics.csv",
+    log:
+        "logs/pretrain/{size}.log",
+    benchmark:
+        "logs/benchmarks/pretrain/{size}.tsv"
+    wildcard_constraints:
+        size=wildcard_choice(PRETRAIN.get("sizes", [])),
+    conda:
+        "../envs/rsfm.yaml"
+    threads: lambda wc: pretrain_resource(wc.size, "cpus_per_task")
+    resources:
+        nodes=lambda wc: pretrain_resource(wc.size, "nodes"),
+        tasks=lambda wc: pretrain_resource(wc.size, "nodes"),
+        cpus_per_task=lambda wc: pretrain_resource(wc.size, "cpus_per_task"),
+        gres=lambda wc: pretrain_gres(wc.size),
+        mem_mb=lambda wc: pretrain_resource(wc.size, "mem_mb"),
+        runtime=lambda wc: pretrain_resource(wc.size, "runtime"),
+    params:
+        pretrain_cfg=PRETRAIN,
+        out_dir=lambda wc: f"results/pretrain/{wc.size}",
+    script:
+        "../scripts/pretrain.py"
+
+
+rule pretrain_loss_curve:
+    input:
+        "results/pretrain/{size}/metrics.csv",
+    output:
+        report(
+            "results/figures/pretrain_loss_{size}.png",
+            caption="../workflow/report/pretrain_loss.rst",
+            category="Pretraining",
+        ),
+    log:
+        "logs/figures/pretrain_loss_{size}.log",
+    benchmark:
+        "logs/benchmarks/figures/pretrain_loss_{size}.tsv"
+    conda:
+        "../envs/rsfm.yaml"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    script:
+        "../scripts/pretrain_loss_curve.py"

@@ -1,0 +1,7 @@
+"""Snakemake glue for rule pretrain."""
+
+from rsfm.pretrain.run import pretrain
+from rsfm.workflow import snakemake_job
+
+with snakemake_job(snakemake):
+    pretrain(snakemake.params.pretrain_cfg, snakemake.wildcards.size, snakemake.input.shards, snakemake.params.out_dir)

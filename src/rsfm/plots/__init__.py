@@ -1,0 +1,1 @@
+"""Figure functions (seaborn), one module per figure family; each reads tidy tables only."""

@@ -1,0 +1,37 @@
+"""Pretraining loss curves."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from rsfm.io import atomic_write
+
+
+def loss_curve(metrics_csv: str | Path, figure: str | Path, title: str) -> None:
+    """Loss per optimiser step (with a smoothed line) and the learning rate on a second axis."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+
+    metrics = pd.read_csv(metrics_csv)
+    sns.set_theme(style="whitegrid", context="paper")
+    fig, ax = plt.subplots(figsize=(5.5, 3.2))
+    sns.lineplot(data=metrics, x="step", y="loss", ax=ax, color="0.7", linewidth=0.8, label="loss")
+    window = len(metrics) // 20
+    if window > 1:
+        smooth = metrics["loss"].rolling(window, min_periods=1).mean()
+        ax.plot(metrics["step"], smooth, color="C0", linewidth=1.6, label=f"mean of {window} logged steps")
+    ax.set(xlabel="optimiser step", ylabel="MAE loss (normalised pixels)", title=title)
+    lr_ax = ax.twinx()
+    lr_ax.plot(metrics["step"], metrics["lr"], color="C1", linewidth=1.0, linestyle="--")
+    lr_ax.set_ylabel("learning rate", color="C1")
+    lr_ax.grid(False)
+    ax.legend(loc="upper right")
+    fig.tight_layout()
+    with atomic_write(figure, "wb") as handle:
+        fig.savefig(handle, format="png", dpi=130)
+    plt.close(fig)
