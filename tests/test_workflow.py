@@ -77,7 +77,8 @@ def test_default_workflow_end_to_end(tmp_path):
     for size in ("vit_tiny12x1", "vit_tiny12x4"):  # two pretrained encoders, losses clearly falling
         metrics = pd.read_csv(tmp_path / f"results/pretrain/{size}/metrics.csv")
         quarter = len(metrics) // 4
-        assert metrics["loss"].iloc[-quarter:].mean() < 0.8 * metrics["loss"].iloc[:quarter].mean()
+        late = metrics["loss"].iloc[-quarter:].mean()
+        assert late < 0.85 * metrics["loss"].iloc[:quarter].mean() and late < 0.75 * metrics["loss"].iloc[0]
         assert (tmp_path / f"results/pretrain/{size}/encoder.safetensors").stat().st_size > 100_000
         assert (tmp_path / f"results/figures/pretrain_loss_{size}.png").is_file()
     again = snakemake("-n", *args)
