@@ -39,11 +39,17 @@ tar -xzf "$work/mmcv-$MMCV_VERSION.tar.gz" -C "$work"
 src="$work/mmcv-$MMCV_VERSION"
 grep -q -- '-std=c++17' "$src/setup.py" || { echo "[build_mmcv] setup.py has no -std=c++17 to patch" >&2; exit 1; }
 sed -i 's/-std=c++17/-std=c++20/g' "$src/setup.py"
-MMCV_WITH_OPS=1 MAX_JOBS="${MAX_JOBS:-$(nproc)}" \
-  "$PY" -m pip wheel --no-deps --no-build-isolation --wheel-dir "$work/dist" "$src" >&2
+# The compiler output is long; keep it in a log and show its end only if the build fails.
+mkdir -p "$CACHE"
+log="$CACHE/mmcv-build.log"
+if ! MMCV_WITH_OPS=1 MAX_JOBS="${MAX_JOBS:-$(nproc)}" \
+  "$PY" -m pip wheel --no-deps --no-build-isolation --wheel-dir "$work/dist" "$src" >"$log" 2>&1; then
+  tail -n 60 "$log" >&2
+  echo "[build_mmcv] build failed; full log: $log" >&2
+  exit 1
+fi
 built=$(ls "$work"/dist/mmcv-*.whl)
 # Cache atomically: a build interrupted half-way never leaves a wheel that looks complete.
-mkdir -p "$CACHE"
 tmp_dest=$(mktemp -d "$CACHE/.mmcv-tmp.XXXXXX")
 cp "$built" "$tmp_dest/"
 rm -rf "$dest"
