@@ -7,6 +7,9 @@ CORES ?= 2
 ARGS ?=
 PYTEST_ARGS ?=
 VENV := .venv
+# This clone's package first, for every process the commands start (Snakemake jobs, torchrun ranks): the shared
+# environment's editable install follows whichever clone ran setup last.
+export PYTHONPATH := $(CURDIR)/src$(if $(PYTHONPATH),:$(PYTHONPATH))
 
 .PHONY: run test setup
 

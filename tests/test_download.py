@@ -1,8 +1,10 @@
-"""Downloads against a loopback HTTP server serving archives built here: resume, truncation, checksums, extraction."""
+"""Downloads against a loopback HTTP server serving archives built here: resume, truncation, checksums, extraction,
+manual datasets and the registry. No network besides 127.0.0.1."""
 
 import hashlib
 import http.server
 import io
+import re
 import tarfile
 import threading
 import zipfile
@@ -11,51 +13,57 @@ from dataclasses import replace
 import pytest
 
 from rsfm.data import download
-from rsfm.data.registry import DATASETS, KINDS, DatasetSpec, RemoteFile, get_dataset
+from rsfm.data.registry import DATASETS, KINDS, TASKS, RemoteFile, get_dataset
 from rsfm.errors import ChecksumError, DataError, DownloadError, ManualDownloadRequired
+
+PAYLOAD = bytes(range(256)) * 4000  # ~1 MB: several 64 KiB chunks
 
 
 class Server:
-    """Serves ``files`` on 127.0.0.1 with Range support; switches simulate broken servers."""
+    """Serves ``files`` on 127.0.0.1 (ephemeral port) with Range support; switches simulate broken servers."""
 
     def __init__(self):
         self.files: dict[str, bytes] = {}
-        self.requests: list[dict] = []
-        self.ignore_range = False
-        self.truncate_to: int | None = None  # send only this many bytes, then close
+        self.requests: list[dict] = []  # one entry per request: path, Range header, status sent
+        self.ignore_range = False  # answer 200 with the whole body even to a Range request
+        self.truncate_to: int | None = None  # announce the full Content-Length, send only this many bytes, close
+        self.fail_first = 0  # answer this many requests with 503 first
         server = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
             def log_message(self, *args):
                 pass
 
+            def reply(self, status: int, headers: dict[str, str], body: bytes = b"") -> None:
+                server.requests.append({"path": self.path, "range": self.headers.get("Range"), "status": status})
+                self.send_response(status)
+                for key, value in headers.items():
+                    self.send_header(key, value)
+                self.end_headers()
+                self.wfile.write(body)
+
             def do_GET(self):
                 name = self.path.lstrip("/")
-                server.requests.append({"path": name, "range": self.headers.get("Range")})
+                if server.fail_first > 0:
+                    server.fail_first -= 1
+                    return self.reply(503, {"Content-Length": "0"})
                 if name not in server.files:
-                    self.send_error(404)
-                    return
-                body = server.files[name]
-                start = 0
+                    return self.reply(404, {"Content-Length": "0"})
+                body, start, status, headers = server.files[name], 0, 200, {}
                 ranged = self.headers.get("Range")
                 if ranged and not server.ignore_range:
                     start = int(ranged.removeprefix("bytes=").split("-")[0])
                     if start >= len(body):
-                        self.send_error(416)
-                        return
-                    self.send_response(206)
-                    self.send_header("Content-Range", f"bytes {start}-{len(body) - 1}/{len(body)}")
-                else:
-                    self.send_response(200)
+                        return self.reply(416, {"Content-Range": f"bytes */{len(body)}", "Content-Length": "0"})
+                    status, headers["Content-Range"] = 206, f"bytes {start}-{len(body) - 1}/{len(body)}"
                 payload = body[start:]
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
+                headers["Content-Length"] = str(len(payload))
                 if server.truncate_to is not None:
                     payload = payload[: server.truncate_to]
-                self.wfile.write(payload)
+                self.reply(status, headers, payload)
 
         self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True)
         self.thread.start()
 
     def url(self, name: str) -> str:
@@ -70,6 +78,11 @@ def server():
     srv.httpd.server_close()
 
 
+@pytest.fixture(autouse=True)
+def no_backoff(monkeypatch):
+    monkeypatch.setattr(download, "RETRY_BACKOFF_S", 0.0)
+
+
 def make_zip(members: dict[str, bytes]) -> bytes:
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as zf:
@@ -78,38 +91,42 @@ def make_zip(members: dict[str, bytes]) -> bytes:
     return buffer.getvalue()
 
 
-def make_tar(members: dict[str, bytes]) -> bytes:
+def make_tar(members: dict[str, bytes], links: dict[str, str] | None = None) -> bytes:
+    """A tar.gz with regular files ``members`` and symlinks ``links`` (name -> target)."""
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w:gz") as tf:
         for name, data in members.items():
             info = tarfile.TarInfo(name)
             info.size = len(data)
             tf.addfile(info, io.BytesIO(data))
+        for name, target in (links or {}).items():
+            info = tarfile.TarInfo(name)
+            info.type, info.linkname = tarfile.SYMTYPE, target
+            tf.addfile(info)
     return buffer.getvalue()
-
-
-PAYLOAD = bytes(range(256)) * 4000  # ~1 MB, several chunks
 
 
 def md5(data: bytes) -> str:
     return hashlib.md5(data).hexdigest()
 
 
-def test_download_and_verify(server, tmp_path):
+# --- download_file --------------------------------------------------------------------------------------------------
+
+
+def test_download_verifies_and_skips_a_verified_file(server, tmp_path):
     server.files["a.bin"] = PAYLOAD
     path = download.download_file(server.url("a.bin"), tmp_path / "a.bin", md5=md5(PAYLOAD), progress=False)
     assert path.read_bytes() == PAYLOAD and not (tmp_path / "a.bin.part").exists()
-    # a second call verifies the existing file and fetches nothing
     download.download_file(server.url("a.bin"), tmp_path / "a.bin", md5=md5(PAYLOAD), progress=False)
-    assert len(server.requests) == 1
+    assert len(server.requests) == 1  # the second call verified the file and fetched nothing
 
 
 def test_resume_sends_range_and_completes(server, tmp_path):
     server.files["a.bin"] = PAYLOAD
     (tmp_path / "a.bin.part").write_bytes(PAYLOAD[:300_000])
-    download.download_file(server.url("a.bin"), tmp_path / "a.bin", sha256=hashlib.sha256(PAYLOAD).hexdigest(),
-                           progress=False)  # fmt: skip
-    assert server.requests[0]["range"] == "bytes=300000-"
+    sha = hashlib.sha256(PAYLOAD).hexdigest()
+    download.download_file(server.url("a.bin"), tmp_path / "a.bin", sha256=sha, size=len(PAYLOAD), progress=False)
+    assert server.requests == [{"path": "/a.bin", "range": "bytes=300000-", "status": 206}]
     assert (tmp_path / "a.bin").read_bytes() == PAYLOAD
 
 
@@ -118,70 +135,132 @@ def test_server_ignoring_range_restarts_cleanly(server, tmp_path):
     server.ignore_range = True
     (tmp_path / "a.bin.part").write_bytes(PAYLOAD[:1000])
     download.download_file(server.url("a.bin"), tmp_path / "a.bin", md5=md5(PAYLOAD), progress=False)
+    assert server.requests[0]["range"] == "bytes=1000-" and server.requests[0]["status"] == 200
+    assert (tmp_path / "a.bin").read_bytes() == PAYLOAD
+
+
+def test_complete_part_file_is_finished_without_refetching(server, tmp_path):
+    server.files["a.bin"] = PAYLOAD
+    (tmp_path / "a.bin.part").write_bytes(PAYLOAD)
+    download.download_file(server.url("a.bin"), tmp_path / "a.bin", md5=md5(PAYLOAD), progress=False)
+    assert [r["status"] for r in server.requests] == [416]
     assert (tmp_path / "a.bin").read_bytes() == PAYLOAD
 
 
 def test_truncated_transfer_is_not_renamed_and_resumes_later(server, tmp_path):
     server.files["a.bin"] = PAYLOAD
     server.truncate_to = 123_456
-    with pytest.raises(DownloadError, match="run again to resume"):
+    with pytest.raises(DownloadError, match=r"a\.bin .*re-run to resume") as info:
         download.download_file(server.url("a.bin"), tmp_path / "a.bin", progress=False, retries=1)
+    assert not isinstance(info.value, ChecksumError)
+    assert len(server.requests) == 2 and server.requests[1]["range"] == "bytes=123456-"  # the retry resumed
     assert not (tmp_path / "a.bin").exists()
-    assert 0 < (tmp_path / "a.bin.part").stat().st_size < len(PAYLOAD)
+    assert (tmp_path / "a.bin.part").stat().st_size == 2 * 123_456
     server.truncate_to = None
     download.download_file(server.url("a.bin"), tmp_path / "a.bin", md5=md5(PAYLOAD), progress=False)
     assert (tmp_path / "a.bin").read_bytes() == PAYLOAD
-    assert server.requests[-1]["range"] is not None
 
 
-def test_wrong_checksum_leaves_nothing(server, tmp_path):
-    server.files["a.bin"] = PAYLOAD
-    with pytest.raises(ChecksumError, match=r"a\.bin: md5 .* expected 0+"):
-        download.download_file(server.url("a.bin"), tmp_path / "a.bin", md5="0" * 32, progress=False)
+def test_server_announcing_another_size_fails_before_downloading_it(server, tmp_path):
+    server.files["a.bin"] = PAYLOAD[:5000]  # the host's file changed: the registry expects another size
+    with pytest.raises(ChecksumError, match="registry expects"):
+        download.download_file(server.url("a.bin"), tmp_path / "a.bin", size=len(PAYLOAD), progress=False)
     assert list(tmp_path.iterdir()) == []
 
 
-def test_http_error_is_reported(server, tmp_path):
+def test_wrong_checksum_leaves_neither_file_nor_part(server, tmp_path):
+    server.files["a.bin"] = PAYLOAD
+    with pytest.raises(ChecksumError) as info:
+        download.download_file(server.url("a.bin"), tmp_path / "a.bin", md5="0" * 32, progress=False)
+    message = str(info.value)
+    assert "a.bin" in message and md5(PAYLOAD) in message and "expected " + "0" * 32 in message
+    assert "re-run to download again" in message
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_existing_file_with_wrong_checksum_is_reported(server, tmp_path):
+    (tmp_path / "a.bin").write_bytes(b"not it")
+    with pytest.raises(ChecksumError, match=r"a\.bin: size 6 bytes, expected 7"):
+        download.download_file(server.url("a.bin"), tmp_path / "a.bin", size=7, progress=False)
+    assert server.requests == []
+
+
+def test_server_errors_are_retried_client_errors_are_not(server, tmp_path):
+    server.files["a.bin"] = PAYLOAD
+    server.fail_first = 2
+    download.download_file(server.url("a.bin"), tmp_path / "a.bin", md5=md5(PAYLOAD), progress=False, retries=2)
+    assert [r["status"] for r in server.requests] == [503, 503, 200]
     with pytest.raises(DownloadError, match="HTTP 404"):
         download.download_file(server.url("missing.zip"), tmp_path / "missing.zip", progress=False)
+    assert [r["status"] for r in server.requests][3:] == [404]
 
 
-def _spec(server, files: dict[str, bytes], **overrides) -> DatasetSpec:
-    base = get_dataset("loveda")
-    remote = tuple(RemoteFile(name, server.url(name), size=len(data), md5=md5(data)) for name, data in files.items())
-    return replace(base, name="toy", files=remote, layout=("Train/a.txt", "Val/b.txt"), **overrides)
+# --- extraction -----------------------------------------------------------------------------------------------------
 
 
-def test_fetch_and_extract_two_archive_formats(server, tmp_path):
-    server.files["Train.zip"] = make_zip({"Train/a.txt": b"a"})
-    server.files["Val.tar.gz"] = make_tar({"Val/b.txt": b"b"})
-    spec = _spec(server, server.files)
+def test_fetch_and_extract_zip_and_tar_into_one_folder(server, tmp_path):
+    server.files["Train.zip"] = make_zip({"Train/a.txt": b"a", "Train/sub/c.txt": b"c"})
+    server.files["Val.tar.gz"] = make_tar({"Val/b.txt": b"b"}, links={"Val/link.txt": "b.txt"})
+    files = tuple(RemoteFile(n, server.url(n), size=len(d), md5=md5(d)) for n, d in server.files.items())
+    spec = replace(get_dataset("loveda"), name="toy", files=files, layout=("Train/a.txt", "Val/*.txt"))
     paths = download.fetch_dataset(spec, tmp_path / "archives", progress=False)
-    download.extract_archives(paths, tmp_path / "extracted")
+    assert [p.name for p in paths] == ["Train.zip", "Val.tar.gz"]
+    assert download.extract_archives(paths, tmp_path / "extracted") == tmp_path / "extracted"
     download.check_layout(spec, tmp_path / "extracted")
-    assert (tmp_path / "extracted/Val/b.txt").read_bytes() == b"b"
+    assert (tmp_path / "extracted/Train/sub/c.txt").read_bytes() == b"c"
+    assert (tmp_path / "extracted/Val/link.txt").read_bytes() == b"b"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["archives", "extracted"]  # no temp folders left
+    download.fetch_dataset(spec, tmp_path / "archives", progress=False)
+    assert len(server.requests) == 2  # verified archives are not fetched again
 
 
-def test_corrupt_archive_leaves_no_output(tmp_path):
-    good = make_zip({"Train/a.txt": b"a" * 10_000})
-    (tmp_path / "good.zip").write_bytes(good)
-    (tmp_path / "bad.zip").write_bytes(good[: len(good) // 2])
-    with pytest.raises(DataError, match=r"bad\.zip is corrupt or truncated"):
-        download.extract_archives([tmp_path / "good.zip", tmp_path / "bad.zip"], tmp_path / "extracted")
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.zip", "good.zip"]
+@pytest.mark.parametrize("kind", ["zip", "tar.gz"])
+def test_corrupt_archive_leaves_no_output(tmp_path, kind):
+    members = {"Train/a.bin": PAYLOAD}
+    good = make_zip(members) if kind == "zip" else make_tar(members)
+    (tmp_path / f"good.{kind}").write_bytes(good)
+    (tmp_path / f"bad.{kind}").write_bytes(good[: len(good) // 2])
+    with pytest.raises(DataError, match=rf"bad\.{kind} is corrupt or truncated.*delete .* download it again"):
+        download.extract_archives([tmp_path / f"good.{kind}", tmp_path / f"bad.{kind}"], tmp_path / "extracted")
+    assert sorted(p.name for p in tmp_path.iterdir()) == [f"bad.{kind}", f"good.{kind}"]
 
 
-def test_path_traversal_is_refused(tmp_path):
-    (tmp_path / "evil.zip").write_bytes(make_zip({"../escape.txt": b"x"}))
+def test_corrupt_member_data_is_caught(tmp_path):
+    data = bytearray(make_zip({"a.bin": PAYLOAD}))
+    data[100:110] = b"\0" * 10  # inside the compressed member: the central directory is intact
+    (tmp_path / "bad.zip").write_bytes(bytes(data))
+    with pytest.raises(DataError, match="corrupt or truncated"):
+        download.extract_archives([tmp_path / "bad.zip"], tmp_path / "extracted")
+    assert [p.name for p in tmp_path.iterdir()] == ["bad.zip"]
+
+
+@pytest.mark.parametrize(
+    "archive",
+    [
+        make_zip({"ok.txt": b"x", "../escape.txt": b"x"}),
+        make_tar({"/abs/escape.txt": b"x"}),
+        make_tar({"a/ok.txt": b"x"}, links={"a/evil": "../../escape.txt"}),
+        make_tar({}, links={"evil": "/etc/passwd"}),
+    ],
+    ids=["zip-dotdot", "tar-absolute", "tar-symlink-out", "tar-symlink-absolute"],
+)
+def test_members_escaping_the_target_are_refused(tmp_path, archive):
+    name = "evil.zip" if archive.startswith(b"PK") else "evil.tar.gz"
+    (tmp_path / name).write_bytes(archive)
     with pytest.raises(DataError, match="outside the target folder"):
-        download.extract_archives([tmp_path / "evil.zip"], tmp_path / "out" / "extracted")
-    assert not (tmp_path / "escape.txt").exists() and not (tmp_path / "out" / "extracted").exists()
+        download.extract_archives([tmp_path / name], tmp_path / "out" / "extracted")
+    assert not (tmp_path / "escape.txt").exists()
+    assert list((tmp_path / "out").iterdir()) == []
 
 
-def test_unsupported_format_says_what_to_do(tmp_path):
+def test_unsupported_format_says_where_to_extract_by_hand(tmp_path):
     (tmp_path / "NWPU-RESISC45.rar").write_bytes(b"Rar!")
-    with pytest.raises(DataError, match="extract it by hand"):
+    with pytest.raises(DataError, match=rf"extract it by hand .* into {re.escape(str(tmp_path / 'extracted'))}"):
         download.extract_archives([tmp_path / "NWPU-RESISC45.rar"], tmp_path / "extracted")
+    assert [p.name for p in tmp_path.iterdir()] == ["NWPU-RESISC45.rar"]
+
+
+# --- manual datasets and layout -------------------------------------------------------------------------------------
 
 
 def test_manual_dataset_names_folder_and_files_then_continues(tmp_path):
@@ -190,18 +269,44 @@ def test_manual_dataset_names_folder_and_files_then_continues(tmp_path):
     with pytest.raises(ManualDownloadRequired) as info:
         download.fetch_dataset(spec, archive_dir)
     message = str(info.value)
-    for remote in spec.files:
-        assert str(archive_dir.resolve() / remote.name) in message
-    assert spec.homepage in message and "run the same command again" in message
+    assert str(archive_dir.resolve()) in message and spec.homepage in message and "data request form" in message
+    assert all(remote.name in message for remote in spec.files) and "run the same command again" in message
+    (archive_dir / "2_Ortho_RGB.zip").write_bytes(b"placed by hand")
+    with pytest.raises(ManualDownloadRequired, match=r"Already there: 2_Ortho_RGB\.zip") as info:
+        download.fetch_dataset(spec, archive_dir)
+    assert "    2_Ortho_RGB.zip" not in str(info.value)  # only what is missing is asked for
     for remote in spec.files:
         (archive_dir / remote.name).write_bytes(b"placed by hand")
-    assert [p.name for p in download.fetch_dataset(spec, archive_dir)] == [f.name for f in spec.files]
+    paths = download.fetch_dataset(spec, archive_dir)
+    assert paths == [archive_dir.resolve() / remote.name for remote in spec.files]
 
 
-def test_layout_check_lists_missing_paths(tmp_path):
+def test_manual_file_with_wrong_checksum_points_to_the_source(tmp_path):
+    spec = replace(get_dataset("aid"), files=(RemoteFile("AID.zip", md5=md5(b"official")),))
+    (tmp_path / "AID.zip").write_bytes(b"something else")
+    with pytest.raises(ChecksumError, match=r"AID\.zip: md5 .*expected .*captain-whu.*source: extracted"):
+        download.fetch_dataset(spec, tmp_path)
+    (tmp_path / "AID.zip").write_bytes(b"official")
+    assert download.fetch_dataset(spec, tmp_path) == [tmp_path.resolve() / "AID.zip"]
+
+
+def test_layout_check_lists_missing_paths_and_accepts_globs(tmp_path):
     (tmp_path / "Train").mkdir()
     with pytest.raises(DataError, match=r"missing .*Train/Urban/masks_png"):
         download.check_layout(get_dataset("loveda"), tmp_path)
+    potsdam = get_dataset("potsdam")
+    (tmp_path / "2_Ortho_RGB").mkdir()
+    (tmp_path / "2_Ortho_RGB/top_potsdam_2_10_RGB.tif").touch()
+    (tmp_path / "top_potsdam_2_10_label.tif").touch()  # label zips are flat
+    with pytest.raises(DataError, match=r"missing \*\*/top_potsdam_\*_label_noBoundary\.tif\b"):
+        download.check_layout(potsdam, tmp_path)
+    (tmp_path / "top_potsdam_2_10_label_noBoundary.tif").touch()
+    download.check_layout(potsdam, tmp_path)
+    with pytest.raises(DataError, match="does not exist"):
+        download.check_layout(potsdam, tmp_path / "nowhere")
+
+
+# --- registry -------------------------------------------------------------------------------------------------------
 
 
 def test_registry_is_complete():
@@ -210,11 +315,22 @@ def test_registry_is_complete():
         "geobench_m_so2sat", "geobench_m_brick_kiln", "eurosat", "ucmerced", "aid", "resisc45",
     }  # fmt: skip
     assert set(DATASETS) == expected
-    for spec in DATASETS.values():
-        assert spec.kind in KINDS and spec.homepage.startswith("http") and spec.license and spec.layout
-        assert spec.classes or spec.task == "pretraining", spec.name
-        assert spec.manual or all(f.url for f in spec.files)
-        assert not spec.manual or spec.manual_instructions
-    assert len(get_dataset("geobench_m_bigearthnet").classes) == 43
-    with pytest.raises(DataError, match="known datasets: millionaid"):
+    for name, spec in DATASETS.items():
+        assert spec.name == name and spec.task in TASKS and spec.kind in KINDS, name
+        assert spec.homepage.startswith("http") and spec.license and spec.citation and spec.layout, name
+        assert spec.classes or spec.task == "pretraining", name
+        assert len(set(spec.classes)) == len(spec.classes), name
+        assert spec.files and all(f.url or spec.manual for f in spec.files), name
+        assert not spec.manual or spec.manual_instructions, name
+        for remote in spec.files:
+            assert remote.md5 is None or len(remote.md5) == 32, name
+            assert remote.sha256 is None or len(remote.sha256) == 64, name
+            assert remote.url is None or remote.url.startswith("https://"), name
+    sizes = {name: len(get_dataset(name).classes) for name in ("eurosat", "ucmerced", "aid", "resisc45", "loveda")}
+    assert sizes == {"eurosat": 10, "ucmerced": 21, "aid": 30, "resisc45": 45, "loveda": 7}
+    geobench = {
+        t: len(get_dataset(f"geobench_m_{t}").classes) for t in ("eurosat", "bigearthnet", "so2sat", "brick_kiln")
+    }
+    assert geobench == {"eurosat": 10, "bigearthnet": 43, "so2sat": 17, "brick_kiln": 2}
+    with pytest.raises(DataError, match="known datasets: millionaid, dota_v2"):
         get_dataset("dota_v3")

@@ -111,6 +111,9 @@ def test_kill_and_resume_matches_uninterrupted_run(shards, tmp_path):
     assert resumed["step"].tolist() == list(range(30))
     np.testing.assert_allclose(resumed["loss"], expected["loss"], rtol=1e-5)
     np.testing.assert_allclose(resumed["lr"], expected["lr"], rtol=1e-6)
+    live = pd.read_csv(tmp_path / "b/dvclive/plots/metrics/loss.tsv", sep="\t")  # DVCLive's log, continued too
+    assert live["step"].tolist() == list(range(30))
+    np.testing.assert_allclose(live["loss"], expected["loss"], rtol=1e-5)
 
     from safetensors.torch import load_file
 

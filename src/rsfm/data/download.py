@@ -2,21 +2,27 @@
 
 - A transfer goes to ``<dest>.part``; an interrupted one resumes with an HTTP ``Range`` request (a server that answers
   200 instead of 206 restarts it from zero). Only a file whose size and checksum match is renamed to ``<dest>``.
-- Archives are extracted into a temporary sibling folder that is renamed into place only when every archive has been
-  read completely, so a corrupt or truncated archive leaves nothing behind.
+- Archives are extracted into one temporary sibling folder that is renamed into place only when every archive has been
+  read completely, so a corrupt or truncated archive, or a member that would escape the folder, leaves nothing behind.
 - Hosts that need registration raise ManualDownloadRequired with the exact folder and file names to provide.
 """
 
 from __future__ import annotations
 
 import hashlib
+import http.client
 import logging
+import lzma
+import posixpath
+import re
+import sys
 import tarfile
 import time
 import urllib.error
 import urllib.request
 import zipfile
-from collections.abc import Iterable
+import zlib
+from collections.abc import Iterable, Iterator
 from pathlib import Path, PurePosixPath
 
 from tqdm import tqdm
@@ -27,6 +33,13 @@ from rsfm.io import atomic_dir
 
 log = logging.getLogger(__name__)
 USER_AGENT = "rsfm-data/0.1 (+reproduction pipeline)"
+RETRY_BACKOFF_S = 2.0  # first wait between attempts; doubles each time (tests set it to 0)
+_RETRY_HTTP = {408, 425, 429}  # client-side codes that mean "try again later"; 5xx are retried too
+_ZIP = (".zip",)
+_TAR = (".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tbz2", ".tar.xz", ".txz")
+
+
+# --- verification ---------------------------------------------------------------------------------------------------
 
 
 def file_digest(path: str | Path, algorithm: str, chunk_size: int = 1 << 22) -> str:
@@ -37,53 +50,67 @@ def file_digest(path: str | Path, algorithm: str, chunk_size: int = 1 << 22) -> 
     return digest.hexdigest()
 
 
+def _mismatch(path: Path, size: int | None, md5: str | None, sha256: str | None) -> str | None:
+    """What differs from the expectation ("size 10 bytes, expected 12"), or None when everything matches."""
+    actual_size = path.stat().st_size
+    if size is not None and actual_size != size:
+        return f"size {actual_size:,} bytes, expected {size:,}"
+    for algorithm, expected in (("md5", md5), ("sha256", sha256)):
+        if expected and (actual := file_digest(path, algorithm)) != expected.lower():
+            return f"{algorithm} {actual}, expected {expected.lower()}"
+    return None
+
+
 def verify_file(
     path: str | Path, *, size: int | None = None, md5: str | None = None, sha256: str | None = None
 ) -> None:
-    """Raise ChecksumError naming the file, what was expected and what was found."""
+    """Stream-hash ``path``; raise ChecksumError naming the file, what was expected and what was found."""
     path = Path(path)
-    actual_size = path.stat().st_size
-    if size is not None and actual_size != size:
+    if not path.is_file():
+        raise DataError(f"{path} does not exist: run the download step for its dataset again")
+    if problem := _mismatch(path, size, md5, sha256):
         raise ChecksumError(
-            f"{path.name}: size {actual_size:,} bytes, expected {size:,}; the file is incomplete or a different "
-            f"release: delete {path} and run again to download it anew"
+            f"{path.name}: {problem}; the file is incomplete, corrupt or a different release: delete {path} and "
+            f"re-run to download it again"
         )
-    for algorithm, expected in (("md5", md5), ("sha256", sha256)):
-        if expected:
-            actual = file_digest(path, algorithm)
-            if actual.lower() != expected.lower():
-                raise ChecksumError(
-                    f"{path.name}: {algorithm} {actual}, expected {expected}; the file is corrupt or a different "
-                    f"release: delete {path} and run again to download it anew"
-                )
 
 
-def _open(url: str, start: int, timeout: float):
-    request = urllib.request.Request(url, headers={"User-Agent": USER_AGENT})
-    if start:
-        request.add_header("Range", f"bytes={start}-")
-    return urllib.request.urlopen(request, timeout=timeout)
+# --- download -------------------------------------------------------------------------------------------------------
 
 
 def _transfer(url: str, part: Path, *, progress: bool, chunk_size: int, timeout: float) -> int | None:
     """Append the rest of ``url`` to ``part``; returns the total size the server announced (None if unknown)."""
     start = part.stat().st_size if part.exists() else 0
+    request = urllib.request.Request(url, headers={"User-Agent": USER_AGENT})
+    if start:
+        request.add_header("Range", f"bytes={start}-")
     try:
-        response = _open(url, start, timeout)
+        response = urllib.request.urlopen(request, timeout=timeout)
     except urllib.error.HTTPError as error:
-        if error.code == 416 and start:  # range not satisfiable: the .part already holds everything
+        if error.code == 416 and start:  # range not satisfiable: the .part already holds the whole file, or more
+            total = (error.headers.get("Content-Range") or "").rpartition("/")[2]
+            if total.isdigit() and int(total) != start:
+                part.unlink()  # longer than the file: garbage, start over on the next attempt
+                raise DownloadError(f"{part.name} is longer than the file on the server; restarting") from error
             return start
         raise
     with response:
-        if start and response.status != 206:  # the server ignored Range: start over
+        total = None
+        if start and response.status == 206:  # Content-Range: bytes START-END/TOTAL
+            match = re.fullmatch(r"bytes (\d+)-\d+/(\d+|\*)", response.headers.get("Content-Range", "").strip())
+            if match and int(match.group(1)) != start:
+                part.unlink()
+                raise DownloadError(f"the server resumed {part.name} at the wrong offset; restarting")
+            total = int(match.group(2)) if match and match.group(2) != "*" else None
+        elif start:  # the server ignored Range (200): start over
             start = 0
-        length = response.headers.get("Content-Length")
-        total = start + int(length) if length is not None else None
-        mode = "ab" if start else "wb"
+        if total is None and (length := response.headers.get("Content-Length")) is not None:
+            total = start + int(length)
+        show = progress and sys.stderr.isatty()  # no carriage-return noise in Snakemake log files
         with (
-            open(part, mode) as handle,
-            tqdm(total=total, initial=start, unit="B", unit_scale=True, desc=part.name[:-5], disable=not progress,
-                 leave=False) as bar,
+            open(part, "ab" if start else "wb") as handle,
+            tqdm(total=total, initial=start, unit="B", unit_scale=True, desc=part.name.removesuffix(".part"),
+                 disable=not show, leave=False) as bar,
         ):  # fmt: skip
             while chunk := response.read(chunk_size):
                 handle.write(chunk)
@@ -103,127 +130,197 @@ def download_file(
     retries: int = 3,
     timeout: float = 60,
 ) -> Path:
-    """Download ``url`` to ``dest`` (resuming ``dest.part``), verify it, then rename it into place."""
+    """Download ``url`` to ``dest`` (resuming ``dest.part``), verify it, then rename it into place.
+
+    An existing ``dest`` is verified and returned. A transfer that ends early is retried (resuming) ``retries`` times,
+    then raises DownloadError and keeps the ``.part`` for the next run; a size or checksum mismatch deletes the
+    ``.part`` and raises ChecksumError.
+    """
     dest = Path(dest)
     if dest.exists():
         verify_file(dest, size=size, md5=md5, sha256=sha256)
         return dest
     dest.parent.mkdir(parents=True, exist_ok=True)
     part = dest.with_name(dest.name + ".part")
+    log.info("downloading %s -> %s", url, dest)
     for attempt in range(retries + 1):
         try:
             total = _transfer(url, part, progress=progress, chunk_size=chunk_size, timeout=timeout)
             received = part.stat().st_size
+            if size is not None and total is not None and total != size:  # the host serves another file
+                part.unlink()
+                raise ChecksumError(
+                    f"{dest.name}: the server announces {total:,} bytes, the registry expects {size:,}; the release "
+                    f"at {url} changed or the url is wrong: check the registry entry (re-run to download again)"
+                )
             expected = size if size is not None else total
-            if expected is not None and received < expected:
-                raise DownloadError(f"{dest.name}: connection closed after {received:,} of {expected:,} bytes")
+            if expected is not None and received < expected:  # connection closed early: keep .part, resume
+                raise DownloadError(f"connection closed after {received:,} of {expected:,} bytes")
             break
-        except (urllib.error.URLError, ConnectionError, TimeoutError, DownloadError) as error:
-            if isinstance(error, urllib.error.HTTPError) and error.code < 500:
+        except (urllib.error.URLError, http.client.HTTPException, OSError, DownloadError) as error:
+            if isinstance(error, ChecksumError):
+                raise
+            if isinstance(error, urllib.error.HTTPError) and error.code < 500 and error.code not in _RETRY_HTTP:
                 raise DownloadError(
-                    f"{url}: HTTP {error.code} {error.reason}; check the url in the registry"
+                    f"{url}: HTTP {error.code} {error.reason}; the file is not available there: check the registry "
+                    f"entry or the dataset's homepage"
                 ) from error
             if attempt == retries:
+                kept = f"the partial file {part} is kept: re-run to resume" if part.exists() else "re-run to retry"
                 raise DownloadError(
-                    f"downloading {dest.name} from {url} failed after {retries + 1} attempts ({error}); the partial "
-                    f"file {part} is kept: run again to resume"
+                    f"downloading {dest.name} from {url} failed after {retries + 1} attempts ({error}); {kept}"
                 ) from error
-            wait = 2**attempt
-            log.warning("%s: %s; retrying in %s s (resuming)", dest.name, error, wait)
+            wait = RETRY_BACKOFF_S * 2**attempt
+            log.warning("%s: %s; retrying in %.0f s (resuming)", dest.name, error, wait)
             time.sleep(wait)
-    try:
-        verify_file(part, size=size, md5=md5, sha256=sha256)
-    except ChecksumError as error:
+    if problem := _mismatch(part, size, md5, sha256):
         part.unlink(missing_ok=True)
-        raise ChecksumError(str(error).replace(str(part), str(dest)).replace(part.name, dest.name)) from None
+        raise ChecksumError(
+            f"{dest.name} downloaded from {url}: {problem}; the download was deleted: re-run to download again "
+            f"(if this repeats, the host's file differs from the registry entry)"
+        )
     part.replace(dest)
+    log.info("downloaded and verified %s (%s bytes)", dest, f"{dest.stat().st_size:,}")
     return dest
 
 
-def _manual_message(spec: DatasetSpec, archive_dir: Path, missing: list[RemoteFile]) -> str:
-    names = "\n".join(f"    {archive_dir.resolve() / f.name}" for f in missing)
+# --- datasets -------------------------------------------------------------------------------------------------------
+
+
+def _manual_message(spec: DatasetSpec, folder: Path, missing: list[RemoteFile], present: list[RemoteFile]) -> str:
+    names = "\n".join(f"    {f.name}" for f in missing)
+    have = f"  Already there: {', '.join(f.name for f in present)}\n" if present else ""
     return (
-        f"{spec.title} ({spec.name}) cannot be downloaded by script.\n"
-        f"  Where: {spec.homepage}\n  How: {spec.manual_instructions}\n"
-        f"  Put these files here (exact names):\n{names}\n"
-        f"  Then run the same command again: the files are verified and the workflow continues from there."
+        f"{spec.title} ({spec.name}) cannot be downloaded by script: its host needs registration or a browser.\n"
+        f"  Where: {spec.homepage}\n"
+        f"  How: {spec.manual_instructions}\n"
+        f"  Put these files (exact names) into {folder}:\n{names}\n"
+        f"  (full paths: {', '.join(str(folder / f.name) for f in missing)})\n{have}"
+        f"  Then run the same command again: the files are verified and the workflow continues from there. If you "
+        f"already have the release extracted, set `source: extracted` and `path:` for {spec.name} instead."
     )
 
 
 def fetch_dataset(spec: DatasetSpec, archive_dir: str | Path, *, progress: bool = True) -> list[Path]:
-    """Make every release file of ``spec`` present and verified in ``archive_dir``; returns their paths."""
-    archive_dir = Path(archive_dir)
-    archive_dir.mkdir(parents=True, exist_ok=True)
-    missing = [f for f in spec.files if not (archive_dir / f.name).is_file()]
-    if spec.manual and missing:
-        raise ManualDownloadRequired(_manual_message(spec, archive_dir, missing))
+    """Make every release file of ``spec`` present and verified in ``archive_dir``; returns their paths.
+
+    Automatic specs download what is missing (verified files are kept). Manual specs raise ManualDownloadRequired
+    saying where to get the files and where to put them, until every file is there.
+    """
+    folder = Path(archive_dir).resolve()
+    folder.mkdir(parents=True, exist_ok=True)
+    if spec.manual:
+        missing = [f for f in spec.files if not (folder / f.name).is_file()]
+        if missing:
+            present = [f for f in spec.files if f not in missing]
+            raise ManualDownloadRequired(_manual_message(spec, folder, missing, present))
     paths = []
     for remote in spec.files:
-        dest = archive_dir / remote.name
-        if remote.url is None or dest.is_file():
-            verify_file(dest, size=remote.size, md5=remote.md5, sha256=remote.sha256)
+        dest = folder / remote.name
+        if spec.manual:
+            if problem := _mismatch(dest, remote.size, remote.md5, remote.sha256):
+                raise ChecksumError(
+                    f"{dest}: {problem}; the file is incomplete, corrupt or not the official release: download it "
+                    f"again from {spec.homepage} and re-run. (A repacked or mirrored copy differs from the official "
+                    f"file: extract it yourself and set `source: extracted` and `path:` for {spec.name}.)"
+                )
         else:
-            log.info("downloading %s", remote.url)
+            assert remote.url is not None  # DatasetSpec guarantees a url for every file of an automatic spec
             download_file(remote.url, dest, size=remote.size, md5=remote.md5, sha256=remote.sha256, progress=progress)
         paths.append(dest)
     return paths
 
 
-def check_layout(spec: DatasetSpec, extracted: str | Path) -> None:
-    """Raise DataError listing the layout paths of ``spec`` that ``extracted`` lacks."""
-    extracted = Path(extracted)
-    missing = [rel for rel in spec.layout if not (extracted / rel).exists()]
+def check_layout(spec: DatasetSpec, extracted_dir: str | Path) -> None:
+    """Raise DataError listing the layout paths of ``spec`` (glob patterns allowed) that ``extracted_dir`` lacks."""
+    root = Path(extracted_dir)
+    if not root.is_dir():
+        raise DataError(f"{root} does not exist: extract {spec.title} there, or fix the `path:` of {spec.name}")
+
+    def present(rel: str) -> bool:
+        return next(root.glob(rel), None) is not None if any(c in rel for c in "*?[") else (root / rel).exists()
+
+    missing = [rel for rel in spec.layout if not present(rel)]
     if missing:
         raise DataError(
-            f"{extracted} does not have the layout of {spec.title}: missing {', '.join(missing)}; expected "
-            f"{', '.join(spec.layout)} (check that the right archives were extracted, or the `path:` of the dataset)"
+            f"{root} does not have the layout of {spec.title}: missing {', '.join(missing)} (expected "
+            f"{', '.join(spec.layout)}); check that the right archives were extracted there, or the `path:` of "
+            f"{spec.name}"
         )
 
 
-def _safe_member(root: Path, name: str) -> Path:
-    relative = PurePosixPath(name)
-    if relative.is_absolute() or ".." in relative.parts:
-        raise DataError(f"archive member {name!r} would be written outside the target folder; refusing to extract")
-    return root / relative
+# --- extraction -----------------------------------------------------------------------------------------------------
+
+
+def _inside(name: str, archive: Path) -> str:
+    """The member path, normalised; DataError when it is absolute or climbs out of the target folder."""
+    normal = posixpath.normpath(name.replace("\\", "/"))
+    if PurePosixPath(normal).is_absolute() or re.match(r"^[A-Za-z]:", normal) or normal.split("/")[0] == "..":
+        raise DataError(
+            f"{archive.name}: member {name!r} would be written outside the target folder; refusing to extract "
+            f"(the archive is malformed or malicious: delete {archive} and download it again from the official source)"
+        )
+    return normal
+
+
+def _checked_tar_members(tf: tarfile.TarFile, archive: Path) -> Iterator[tarfile.TarInfo]:
+    """Yield members one by one as they are read (a tar.gz is decompressed once), refusing any that escape."""
+    for member in tf:
+        name = _inside(member.name, archive)
+        if member.issym():  # target relative to the link's own folder
+            _inside(member.linkname if member.linkname.startswith("/") else posixpath.join(posixpath.dirname(name),
+                    member.linkname), archive)  # fmt: skip
+        elif member.islnk():  # target relative to the archive root
+            _inside(member.linkname, archive)
+        elif not (member.isfile() or member.isdir()):
+            raise DataError(f"{archive.name}: member {member.name!r} is a device or fifo; refusing to extract")
+        yield member
+
+
+def _format(archive: Path) -> str | None:
+    name = archive.name.lower()
+    return "zip" if name.endswith(_ZIP) else "tar" if name.endswith(_TAR) else None
 
 
 def extract_archive(archive: str | Path, dest_dir: str | Path) -> None:
-    """Extract one zip or tar archive into an existing folder, refusing members that escape it."""
+    """Extract one zip or tar archive into the existing folder ``dest_dir``, refusing members that escape it."""
     archive, dest_dir = Path(archive), Path(dest_dir)
-    name = archive.name.lower()
-    try:
-        if name.endswith(".zip"):
-            with zipfile.ZipFile(archive) as zf:
-                for member in zf.infolist():
-                    _safe_member(dest_dir, member.filename)
-                bad = zf.testzip()  # CRC of every member: catches corruption before anything is trusted
-                if bad is not None:
-                    raise DataError(f"{archive.name}: member {bad} is corrupt; delete {archive} and download it again")
-                zf.extractall(dest_dir)
-        elif name.endswith((".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tbz2", ".tar.xz", ".txz")):
-            with tarfile.open(archive) as tf:
-                for member in tf.getmembers():
-                    _safe_member(dest_dir, member.name)
-                    if member.issym() or member.islnk():
-                        target = PurePosixPath(member.name).parent / member.linkname
-                        _safe_member(dest_dir, str(target) if not member.linkname.startswith("/") else member.linkname)
-                tf.extractall(dest_dir, filter="data")
-        else:
-            raise DataError(
-                f"{archive.name}: unsupported archive format; extract it by hand and set `source: extracted` with "
-                f"`path:` pointing at the extracted folder"
-            )
-    except (zipfile.BadZipFile, tarfile.TarError, EOFError, OSError) as error:
+    if not archive.is_file():
+        raise DataError(f"archive {archive} does not exist: run the download step for its dataset again")
+    kind = _format(archive)
+    if kind is None:
         raise DataError(
-            f"{archive.name} is corrupt or truncated ({error}); delete {archive} and run again to download it anew"
+            f"{archive.name}: unsupported archive format (zip and tar only); extract it by hand (e.g. `7z x "
+            f"{archive}`) into {dest_dir}, or anywhere and set `source: extracted` with `path:` for its dataset"
+        )
+    try:
+        if kind == "zip":
+            with zipfile.ZipFile(archive) as zf:
+                for member in zf.infolist():  # check every name before writing anything
+                    _inside(member.filename, archive)
+                zf.extractall(dest_dir)  # reading each member to its end checks its CRC
+        else:
+            with tarfile.open(archive) as tf:
+                members = _checked_tar_members(tf, archive)
+                # our own checks above are the guard; the "data" filter (Python >= 3.11.4) adds permission sanitising
+                extra = {"filter": "data"} if hasattr(tarfile, "data_filter") else {}
+                tf.extractall(dest_dir, members=members, **extra)
+    except (zipfile.BadZipFile, tarfile.TarError, EOFError, zlib.error, lzma.LZMAError, OSError) as error:
+        if isinstance(error, OSError) and error.errno is not None:  # a real filesystem problem, not a bad archive
+            raise DataError(f"extracting {archive.name} into {dest_dir} failed: {error}") from error
+        raise DataError(
+            f"{archive.name} is corrupt or truncated ({error}); delete {archive} and re-run to download it again"
         ) from error
 
 
 def extract_archives(archives: Iterable[str | Path], dest: str | Path) -> Path:
-    """Extract all ``archives`` into ``dest`` as one atomic step: ``dest`` appears only if all succeeded."""
-    dest = Path(dest)
+    """Extract all ``archives`` into ``dest`` as one atomic step: ``dest`` appears only if every archive succeeded."""
+    archives, dest = [Path(a) for a in archives], Path(dest)
+    for archive in archives:  # fail before creating anything when a format cannot be handled
+        if _format(archive) is None:
+            extract_archive(archive, dest)
     with atomic_dir(dest) as tmp:
         for archive in archives:
-            log.info("extracting %s", archive)
+            log.info("extracting %s into %s", archive, dest)
             extract_archive(archive, tmp)
     return dest

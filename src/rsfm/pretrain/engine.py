@@ -10,15 +10,15 @@ and checkpointing; nothing in the loop depends on the size or the hardware.
 - Checkpoints every ``checkpoint_every`` steps and at the end (DeepSpeed writes the tag folder, then points
   ``latest`` at it, so an interrupted save is never resumed from); a restarted run resumes from ``latest`` by itself
   and, because data order, augmentation and masks are functions of the step, continues exactly as if never stopped.
-- Logs loss, lr, grad norm, images/s, data-wait fraction and (on GPU) MFU to log.csv on rank 0 (kept across
-  failures, so a resumed run appends to it), copied to metrics.csv when the run completes.
+- Logs loss, lr, grad norm, images/s, data-wait fraction and (on GPU) MFU on rank 0 to log.csv and DVCLive
+  (``dvclive/``), with a progress bar; both logs survive failures and a resumed run continues them; log.csv is
+  copied to metrics.csv when the run completes.
 - At the end the encoder is exported to safetensors with a JSON of its architecture.
 """
 
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import math
 import os
@@ -33,8 +33,8 @@ import torch
 from rsfm.errors import ConfigError
 from rsfm.models.mae import MaskedAutoencoder
 from rsfm.models.vit import SIZES, create_encoder
+from rsfm.pretrain.metrics import MetricsLog
 
-METRIC_COLUMNS = ("step", "epoch", "loss", "lr", "grad_norm", "images_per_s", "data_wait", "mfu")
 NO_DECAY_NAMES = ("pos_embed", "cls_token", "mask_token", "decoder_pos_embed")
 
 
@@ -126,20 +126,6 @@ def train_flops_per_image(model: MaskedAutoencoder, img_size: int) -> float:
     return 3.0 * counter.get_total_flops()
 
 
-def _metrics_writer(path: Path, start_step: int) -> Any:
-    """Append to the live log, first dropping rows a killed run logged beyond its last checkpoint."""
-    rows = []
-    if path.exists() and start_step > 0:
-        with open(path, newline="") as handle:
-            rows = [row for row in csv.DictReader(handle) if int(row["step"]) < start_step]
-    handle = open(path, "w", newline="")  # noqa: SIM115 (kept open for the run)
-    writer = csv.DictWriter(handle, fieldnames=METRIC_COLUMNS)
-    writer.writeheader()
-    writer.writerows(rows)
-    handle.flush()
-    return handle, writer
-
-
 def export_encoder(model: MaskedAutoencoder, cfg: RunConfig, steps: int, out_dir: Path) -> None:
     """encoder.safetensors (fp32) + encoder.json (architecture), each written under a temporary name first."""
     from safetensors.torch import save_file
@@ -219,10 +205,7 @@ def train(cfg: RunConfig) -> None:
     batches = iter(loader)
     flops_per_image = train_flops_per_image(model, cfg.img_size) if cuda and cfg.peak_tflops else None
     num_patches = model.encoder.patch_embed.num_patches
-    metrics_handle, writer = (None, None)
-    if rank == 0:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        metrics_handle, writer = _metrics_writer(out_dir / "log.csv", start_step)
+    metrics = MetricsLog(out_dir, start_step, total_steps) if rank == 0 else None
 
     window_start, window_wait, window_images = time.perf_counter(), 0.0, 0
     for step in range(start_step, total_steps):
@@ -247,8 +230,8 @@ def train(cfg: RunConfig) -> None:
         if done % cfg.log_every == 0 or done == total_steps:
             elapsed = time.perf_counter() - window_start
             rate = window_images / elapsed
-            if rank == 0:
-                writer.writerow({
+            if metrics is not None:
+                metrics.log({
                     "step": step, "epoch": f"{step / steps_per_epoch:.4f}", "loss": f"{step_loss.item() / world:.6f}",
                     "lr": f"{scheduler.get_last_lr()[0]:.6e}",
                     "grad_norm": "" if grad_norm is None else f"{float(grad_norm):.6f}",
@@ -256,14 +239,15 @@ def train(cfg: RunConfig) -> None:
                     "mfu": "" if flops_per_image is None else
                     f"{rate * flops_per_image / (cfg.peak_tflops * 1e12 * world):.4f}",
                 })  # fmt: skip
-                metrics_handle.flush()
             window_start, window_wait, window_images = time.perf_counter(), 0.0, 0
+        if metrics is not None:
+            metrics.advance()
         if done % cfg.checkpoint_every == 0 or done == total_steps:
             engine.save_checkpoint(str(ckpt_dir), tag=f"step{done:08d}", client_state={"step": done})
             if rank == 0:
                 _prune_checkpoints(ckpt_dir, cfg.keep_checkpoints)
-    if rank == 0:
-        metrics_handle.close()
+    if metrics is not None:
+        metrics.close()
     _export(engine, cfg, total_steps, out_dir, rank)
     if rank == 0:  # the finished log becomes metrics.csv; log.csv (kept across failures) is what resumes append to
         shutil.copyfile(out_dir / "log.csv", out_dir / ".metrics.csv.tmp")
