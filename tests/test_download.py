@@ -163,9 +163,9 @@ def test_truncated_transfer_is_not_renamed_and_resumes_later(server, tmp_path):
 
 def test_server_announcing_another_size_fails_before_downloading_it(server, tmp_path):
     server.files["a.bin"] = PAYLOAD[:5000]  # the host's file changed: the registry expects another size
-    with pytest.raises(ChecksumError, match="registry expects"):
+    with pytest.raises(ChecksumError, match=r"a\.bin: the server announces 5,000 bytes, the registry expects"):
         download.download_file(server.url("a.bin"), tmp_path / "a.bin", size=len(PAYLOAD), progress=False)
-    assert list(tmp_path.iterdir()) == []
+    assert list(tmp_path.iterdir()) == [] and len(server.requests) == 1  # not retried
 
 
 def test_wrong_checksum_leaves_neither_file_nor_part(server, tmp_path):

@@ -78,8 +78,11 @@ def verify_file(
 # --- download -------------------------------------------------------------------------------------------------------
 
 
-def _transfer(url: str, part: Path, *, progress: bool, chunk_size: int, timeout: float) -> int | None:
-    """Append the rest of ``url`` to ``part``; returns the total size the server announced (None if unknown)."""
+def _transfer(url: str, part: Path, *, size: int | None, progress: bool, chunk_size: int, timeout: float) -> int | None:
+    """Append the rest of ``url`` to ``part``; returns the total size the server announced (None if unknown).
+
+    Raises ChecksumError before reading the body when the announced size differs from ``size`` (the registry's).
+    """
     start = part.stat().st_size if part.exists() else 0
     request = urllib.request.Request(url, headers={"User-Agent": USER_AGENT})
     if start:
@@ -106,6 +109,12 @@ def _transfer(url: str, part: Path, *, progress: bool, chunk_size: int, timeout:
             start = 0
         if total is None and (length := response.headers.get("Content-Length")) is not None:
             total = start + int(length)
+        if size is not None and total is not None and total != size:  # the host serves another file: fail now
+            part.unlink(missing_ok=True)
+            raise ChecksumError(
+                f"{part.name.removesuffix('.part')}: the server announces {total:,} bytes, the registry expects "
+                f"{size:,}; the release at {url} changed or the url is wrong: check the registry entry"
+            )
         show = progress and sys.stderr.isatty()  # no carriage-return noise in Snakemake log files
         with (
             open(part, "ab" if start else "wb") as handle,
@@ -145,14 +154,8 @@ def download_file(
     log.info("downloading %s -> %s", url, dest)
     for attempt in range(retries + 1):
         try:
-            total = _transfer(url, part, progress=progress, chunk_size=chunk_size, timeout=timeout)
+            total = _transfer(url, part, size=size, progress=progress, chunk_size=chunk_size, timeout=timeout)
             received = part.stat().st_size
-            if size is not None and total is not None and total != size:  # the host serves another file
-                part.unlink()
-                raise ChecksumError(
-                    f"{dest.name}: the server announces {total:,} bytes, the registry expects {size:,}; the release "
-                    f"at {url} changed or the url is wrong: check the registry entry (re-run to download again)"
-                )
             expected = size if size is not None else total
             if expected is not None and received < expected:  # connection closed early: keep .part, resume
                 raise DownloadError(f"connection closed after {received:,} of {expected:,} bytes")
