@@ -24,7 +24,7 @@ import math
 import os
 import shutil
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -282,4 +282,4 @@ if __name__ == "__main__":
     main()
 
 
-__all__ = ["RunConfig", "asdict", "main", "train"]
+__all__ = ["RunConfig", "main", "train"]
