@@ -1,5 +1,6 @@
 """Pretraining engine: schedule, parameter groups, data order, and real DeepSpeed runs on CPU ranks."""
 
+import io
 import itertools
 import json
 import os
@@ -13,10 +14,12 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+import torchvision.transforms.functional as TF
+from PIL import Image
 
 from rsfm.data.millionaid import write_shards
 from rsfm.data.synthetic import write_millionaid_like
-from rsfm.pretrain.data import ShardImages, StepSampler
+from rsfm.pretrain.data import IMAGENET_MEAN, IMAGENET_STD, ShardImages, StepSampler, crop_resize, normalize
 from rsfm.pretrain.engine import RunConfig, build_model, param_groups, warmup_cosine
 from rsfm.pretrain.launch import torchrun_args
 
@@ -64,7 +67,45 @@ def test_sampler_resumes_mid_epoch_exactly():
 def test_augmentation_is_a_function_of_epoch_and_sample(shards):
     dataset = ShardImages(shards, img_size=32, seed=0)
     first, again, other_epoch = dataset[(0, 5)], dataset[(0, 5)], dataset[(1, 5)]
-    assert first.shape == (3, 32, 32) and torch.equal(first, again) and not torch.equal(first, other_epoch)
+    assert first.shape == (3, 32, 32) and first.dtype == torch.uint8
+    assert torch.equal(first, again) and not torch.equal(first, other_epoch)
+
+
+def _jpeg(side, seed=0):
+    rng = np.random.default_rng(seed)
+    coarse = rng.uniform(0, 255, size=(side // 64, side // 64, 3)).astype(np.uint8)
+    pixels = np.asarray(Image.fromarray(coarse).resize((side, side), Image.Resampling.BICUBIC))
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, format="JPEG", quality=95)
+    return buffer.getvalue()
+
+
+def test_crop_without_draft_is_torchvisions_random_resized_crop():
+    payload = _jpeg(256)
+    box = (40, 17, 150, 180)  # top, left, height, width
+    ours = crop_resize(Image.open(io.BytesIO(payload)), box, 64, flip=True, draft=False)
+    image = Image.open(io.BytesIO(payload)).convert("RGB")
+    expected = TF.hflip(TF.resized_crop(image, *box, [64, 64], interpolation=TF.InterpolationMode.BICUBIC))
+    assert torch.equal(ours, TF.pil_to_tensor(expected))
+
+
+@pytest.mark.parametrize(("box", "reduced_side"), [((0, 0, 2048, 2048), 256), ((100, 300, 700, 900), 512)])
+def test_draft_decodes_large_crops_at_reduced_scale_and_nearly_the_same_pixels(box, reduced_side):
+    payload = _jpeg(2048)
+    image = Image.open(io.BytesIO(payload))
+    fast = crop_resize(image, box, 112, flip=False)
+    # decoded at 1/8 for the whole scene, at 1/4 for a 700-pixel crop (175 >= 112 pixels left)
+    assert image.size == (reduced_side, reduced_side)
+    exact = crop_resize(Image.open(io.BytesIO(payload)), box, 112, flip=False, draft=False)
+    assert fast.shape == exact.shape == (3, 112, 112)
+    assert (fast.float() - exact.float()).abs().mean() < 2.0  # grey levels of 255
+
+
+def test_normalize_on_device_matches_imagenet_statistics():
+    images = torch.randint(0, 256, (2, 3, 8, 8), dtype=torch.uint8)
+    expected = TF.normalize(images.float() / 255, IMAGENET_MEAN, IMAGENET_STD)
+    torch.testing.assert_close(normalize(images), expected)
+    assert normalize(images, torch.bfloat16).dtype == torch.bfloat16
 
 
 def write_run(path, shards, out, **overrides):
@@ -80,6 +121,19 @@ def write_run(path, shards, out, **overrides):
 
 def cpu_env():
     return dict(os.environ, DS_ACCELERATOR="cpu", OMP_NUM_THREADS="1", PYTHONUNBUFFERED="1")
+
+
+def test_bf16_run_trains_and_exports_fp32(shards, tmp_path):
+    # DeepSpeed's bf16 casts parameters, not buffers (the decoder's fixed position table stays fp32): the path GPUs
+    # take, run here on the CPU, where DeepSpeed supports bf16 too
+    run = write_run(tmp_path / "bf16.json", shards, tmp_path / "bf16", precision="bf16", epochs=1, global_batch=8,
+                    micro_batch=8)  # fmt: skip
+    subprocess.run(torchrun_args(run, nproc_per_node=1), env=cpu_env(), check=True, timeout=600, capture_output=True)
+    metrics = pd.read_csv(tmp_path / "bf16/metrics.csv")
+    assert len(metrics) == 6 and np.isfinite(metrics["loss"]).all() and (metrics["loss"] > 0).all()
+    from safetensors.torch import load_file
+
+    assert {t.dtype for t in load_file(tmp_path / "bf16/encoder.safetensors").values()} == {torch.float32}
 
 
 @pytest.mark.slow

@@ -130,13 +130,17 @@ class MaskedAutoencoder(nn.Module):
         n, length = ids_restore.shape
         tokens = torch.cat([x[:, 1:], self.mask_token.expand(n, length + 1 - x.shape[1], -1)], dim=1)
         tokens = torch.gather(tokens, 1, ids_restore.unsqueeze(-1).expand(-1, -1, x.shape[2]))
-        x = torch.cat([x[:, :1], tokens], dim=1) + self.decoder_pos_embed
+        # the fixed table is a buffer: mixed-precision engines (DeepSpeed bf16) cast parameters only
+        x = torch.cat([x[:, :1], tokens], dim=1) + self.decoder_pos_embed.to(x.dtype)
         for block in self.decoder_blocks:
             x = block(x)
         return self.decoder_pred(self.decoder_norm(x))[:, 1:]
 
     def forward_loss(self, images: torch.Tensor, pred: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        target = self.patchify(images)
+        # in fp32 whatever the model's precision: the per-patch variance and the mean over masked patches lose
+        # too much in bf16 (autocast would also run these in fp32)
+        target = self.patchify(images.float())
+        pred = pred.float()
         if self.norm_pix_loss:
             mean = target.mean(dim=-1, keepdim=True)
             var = target.var(dim=-1, keepdim=True)

@@ -4,11 +4,18 @@ Every sample's position in the run is a function of the global step, and its aug
 (seed, epoch, sample), so a run resumed from a checkpoint sees exactly the batches an uninterrupted run would have,
 whatever the number of loader workers. Images are read with one seek into their shard (the index holds byte offsets);
 loader workers decode and augment in parallel so the accelerator is not kept waiting.
+
+Two things keep the workers cheap, since one GPU trains on more images per second than a few CPU cores decode:
+the crop is chosen from the JPEG header before decoding, and when it is at least twice the output size the JPEG is
+decoded at 1/2, 1/4 or 1/8 scale in the DCT domain (PIL's ``draft``, what libjpeg offers for free), which cuts the
+decoding cost by the square of the factor on MillionAID's large scenes; and workers hand over uint8 images (a quarter
+of the bytes of float32 through shared and pinned memory), normalised on the device by :func:`normalize`.
 """
 
 from __future__ import annotations
 
 import io
+import math
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,20 +24,66 @@ import pandas as pd
 import torch
 from PIL import Image
 from torch.utils.data import Dataset, Sampler
-from torchvision.transforms import v2 as T
+from torchvision.transforms import RandomResizedCrop
 
 from rsfm.data.millionaid import read_member
 from rsfm.errors import DataError
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
+MAX_DRAFT_REDUCTION = 8  # libjpeg scales by 1/1, 1/2, 1/4, 1/8
+
+
+def normalize(images: torch.Tensor, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """uint8 (N, 3, H, W) -> ImageNet-normalised ``dtype``, computed in float32 wherever ``images`` lives."""
+    mean = torch.tensor(IMAGENET_MEAN, device=images.device).view(1, 3, 1, 1)
+    std = torch.tensor(IMAGENET_STD, device=images.device).view(1, 3, 1, 1)
+    return ((images.float() / 255.0 - mean) / std).to(dtype)
+
+
+def crop_resize(
+    image: Image.Image, box: tuple[int, int, int, int], out_size: int, flip: bool, draft: bool = True
+) -> torch.Tensor:
+    """The (top, left, height, width) ``box`` of a not yet decoded ``image``, resized (bicubic, antialiased) to
+    ``out_size`` squared and flipped left-right if ``flip``: a uint8 (3, out_size, out_size) tensor.
+
+    With ``draft``, a JPEG is decoded at the smallest of 1/8, 1/4, 1/2 scale at which the box still has at least
+    ``out_size`` pixels on its short side; the box is scaled to the reduced image.
+    """
+    top, left, height, width = box
+    full_w, full_h = image.size
+    if draft and image.format == "JPEG":
+        reduction = 1
+        while reduction < MAX_DRAFT_REDUCTION and min(height, width) >= 2 * reduction * out_size:
+            reduction *= 2
+        if reduction > 1:
+            image.draft("RGB", (math.ceil(full_w / reduction), math.ceil(full_h / reduction)))
+    image = image.convert("RGB")
+    if image.size == (full_w, full_h):  # full decode: crop, then resize, exactly as torchvision's RandomResizedCrop
+        crop = image.crop((left, top, left + width, top + height))
+        crop = crop.resize((out_size, out_size), Image.Resampling.BICUBIC)
+    else:  # the box in the reduced image's (fractional) coordinates
+        sx, sy = image.size[0] / full_w, image.size[1] / full_h
+        region = (left * sx, top * sy, (left + width) * sx, (top + height) * sy)
+        crop = image.resize((out_size, out_size), Image.Resampling.BICUBIC, box=region)
+    if flip:
+        crop = crop.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
+    return torch.from_numpy(np.array(crop)).permute(2, 0, 1)
 
 
 class ShardImages(Dataset):
     """Images of a shard folder (written by the data stage), augmented as MAE pretraining does:
-    RandomResizedCrop(scale 0.2-1.0, bicubic) + horizontal flip + ImageNet normalisation."""
+    RandomResizedCrop(scale 0.2-1.0, bicubic) + horizontal flip, as uint8; :func:`normalize` on the device."""
 
-    def __init__(self, shard_dir: str | Path, img_size: int, seed: int = 0, scale: tuple[float, float] = (0.2, 1.0)):
+    def __init__(
+        self,
+        shard_dir: str | Path,
+        img_size: int,
+        seed: int = 0,
+        scale: tuple[float, float] = (0.2, 1.0),
+        ratio: tuple[float, float] = (3 / 4, 4 / 3),
+        draft: bool = True,
+    ) -> None:
         self.shard_dir = Path(shard_dir)
         index_path = self.shard_dir / "index.csv"
         if not index_path.is_file():
@@ -39,17 +92,9 @@ class ShardImages(Dataset):
         self.shards = index["shard"].to_numpy()
         self.offsets = index["offset"].to_numpy(np.int64)
         self.sizes = index["size"].to_numpy(np.int64)
+        self.img_size, self.scale, self.ratio, self.draft = img_size, scale, ratio, draft
         self.seed = seed
         self.epoch = 0
-        self.transform = T.Compose(
-            [
-                T.RandomResizedCrop(img_size, scale=scale, interpolation=T.InterpolationMode.BICUBIC, antialias=True),
-                T.RandomHorizontalFlip(),
-                T.ToImage(),
-                T.ToDtype(torch.float32, scale=True),
-                T.Normalize(IMAGENET_MEAN, IMAGENET_STD),
-            ]
-        )
 
     def __len__(self) -> int:
         return len(self.shards)
@@ -57,12 +102,14 @@ class ShardImages(Dataset):
     def __getitem__(self, item: int | tuple[int, int]) -> torch.Tensor:
         epoch, index = item if isinstance(item, tuple) else (self.epoch, item)
         payload = read_member(self.shard_dir, self.shards[index], self.offsets[index], self.sizes[index])
-        image = Image.open(io.BytesIO(payload)).convert("RGB")
-        # The augmentation draws from torch's global generator: fork it and seed per (seed, epoch, sample) so the
-        # crop does not depend on which worker loads the sample or on what ran before.
+        image = Image.open(io.BytesIO(payload))  # header only: the size, not yet the pixels
+        # Crop and flip draw from torch's global generator: fork it and seed per (seed, epoch, sample) so the
+        # augmentation does not depend on which worker loads the sample or on what ran before.
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(hash((self.seed, epoch, index)) & 0x7FFFFFFF)
-            return self.transform(image)
+            box = RandomResizedCrop.get_params(image, list(self.scale), list(self.ratio))
+            flip = bool(torch.rand(()) < 0.5)
+        return crop_resize(image, box, self.img_size, flip, draft=self.draft)
 
 
 class StepSampler(Sampler[tuple[int, int]]):

@@ -61,6 +61,7 @@ class RunConfig:
     zero_stage: int = 1
     precision: str = "auto"  # auto = bf16 on GPU, fp32 on CPU
     activation_checkpointing: bool = False
+    compile: bool = False  # torch.compile each transformer block (fuses norms, GELU, residuals; first steps slower)
     checkpoint_every: int = 1000
     keep_checkpoints: int = 2
     log_every: int = 10
@@ -107,10 +108,16 @@ def build_model(cfg: RunConfig) -> MaskedAutoencoder:
     torch.manual_seed(cfg.seed)  # identical initial weights on every rank
     encoder = create_encoder(cfg.model, img_size=cfg.img_size, patch_size=cfg.patch_size)
     encoder.set_grad_checkpointing(cfg.activation_checkpointing)
-    return MaskedAutoencoder(
+    model = MaskedAutoencoder(
         encoder, decoder_dim=cfg.decoder_dim, decoder_depth=cfg.decoder_depth, decoder_heads=cfg.decoder_heads,
         mask_ratio=cfg.mask_ratio, norm_pix_loss=cfg.norm_pix_loss,
     )  # fmt: skip
+    if cfg.compile:
+        # Block by block: every encoder (and decoder) block has the same shapes, so one graph serves them all, and
+        # the parameter names, hence checkpoints and the exported encoder, stay those of the plain model.
+        for block in [*encoder.blocks, *model.decoder_blocks]:
+            block.compile(dynamic=False)
+    return model
 
 
 def train_flops_per_image(model: MaskedAutoencoder, img_size: int) -> float:
@@ -145,11 +152,38 @@ def export_encoder(model: MaskedAutoencoder, cfg: RunConfig, steps: int, out_dir
     os.replace(out_dir / ".encoder.json.tmp", out_dir / "encoder.json")
 
 
+def build_engine(
+    cfg: RunConfig, model: MaskedAutoencoder, total_steps: int, warmup_steps: int, accum: int, bf16: bool
+) -> tuple[Any, torch.optim.lr_scheduler.LRScheduler]:
+    """The DeepSpeed engine around ``model``: fused AdamW with no-decay groups, scaled lr, warm-up + cosine, ZeRO."""
+    import deepspeed
+
+    lr = cfg.base_lr * cfg.global_batch / 256
+    optimizer = torch.optim.AdamW(param_groups(model, cfg.weight_decay), lr=lr, betas=cfg.betas, fused=True)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda s: warmup_cosine(s, total_steps, warmup_steps, cfg.min_lr / lr if lr else 0.0)
+    )
+    ds_config = {
+        "train_batch_size": cfg.global_batch,
+        "train_micro_batch_size_per_gpu": cfg.micro_batch,
+        "gradient_accumulation_steps": accum,
+        "zero_optimization": {"stage": cfg.zero_stage},
+        "bf16": {"enabled": bf16},
+        "steps_per_print": 10**9,
+        "zero_allow_untested_optimizer": True,
+    }
+    engine, _, _, _ = deepspeed.initialize(
+        model=model, optimizer=optimizer, lr_scheduler=scheduler, config=ds_config,
+        model_parameters=None, dist_init_required=False,
+    )  # fmt: skip
+    return engine, scheduler
+
+
 def train(cfg: RunConfig) -> None:
     import deepspeed
     import torch.distributed as dist
 
-    from rsfm.pretrain.data import ShardImages, StepSampler
+    from rsfm.pretrain.data import ShardImages, StepSampler, normalize
 
     cuda = torch.cuda.is_available()
     deepspeed.init_distributed(dist_backend="nccl" if cuda else "gloo")
@@ -173,24 +207,7 @@ def train(cfg: RunConfig) -> None:
     warmup_steps = round(cfg.warmup_epochs * steps_per_epoch)
 
     model = build_model(cfg)
-    lr = cfg.base_lr * cfg.global_batch / 256
-    optimizer = torch.optim.AdamW(param_groups(model, cfg.weight_decay), lr=lr, betas=cfg.betas, fused=True)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda s: warmup_cosine(s, total_steps, warmup_steps, cfg.min_lr / lr if lr else 0.0)
-    )
-    ds_config = {
-        "train_batch_size": cfg.global_batch,
-        "train_micro_batch_size_per_gpu": cfg.micro_batch,
-        "gradient_accumulation_steps": accum,
-        "zero_optimization": {"stage": cfg.zero_stage},
-        "bf16": {"enabled": bf16},
-        "steps_per_print": 10**9,
-        "zero_allow_untested_optimizer": True,
-    }
-    engine, _, _, _ = deepspeed.initialize(
-        model=model, optimizer=optimizer, lr_scheduler=scheduler, config=ds_config,
-        model_parameters=None, dist_init_required=False,
-    )  # fmt: skip
+    engine, scheduler = build_engine(cfg, model, total_steps, warmup_steps, accum, bf16)
 
     out_dir, ckpt_dir = Path(cfg.out_dir), Path(cfg.out_dir) / "checkpoints"
     start_step = 0
@@ -214,8 +231,7 @@ def train(cfg: RunConfig) -> None:
             wait_start = time.perf_counter()
             images = next(batches).to(device, non_blocking=True)
             window_wait += time.perf_counter() - wait_start
-            if bf16:
-                images = images.to(torch.bfloat16)
+            images = normalize(images, torch.bfloat16 if bf16 else torch.float32)
             # masks are a function of (seed, step, micro-batch, rank): a resumed run draws the same ones
             generator = torch.Generator().manual_seed(hash((cfg.seed, step, micro, rank)) & 0x7FFFFFFF)
             noise = torch.rand(images.shape[0], num_patches, generator=generator).to(device)
@@ -282,4 +298,4 @@ if __name__ == "__main__":
     main()
 
 
-__all__ = ["RunConfig", "main", "train"]
+__all__ = ["RunConfig", "build_engine", "build_model", "main", "train"]

@@ -12,8 +12,9 @@ import os
 import shlex
 import subprocess
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 
 def torchrun_args(
@@ -24,8 +25,11 @@ def torchrun_args(
     rdzv_endpoint: str | None = None,
     rdzv_id: str = "rsfm",
     node_rank: int | None = None,
+    entry: Sequence[str] | None = None,
 ) -> list[str]:
-    """The torchrun command line for one node (run it once per node)."""
+    """The torchrun command line for one node (run it once per node). ``entry``: what each rank runs (default the
+    pretraining engine on ``config_path``), e.g. ``["-m", "rsfm.finetune.train", "config.py", "--launcher",
+    "pytorch"]``."""
     args = [sys.executable, "-m", "torch.distributed.run", f"--nnodes={nnodes}", f"--nproc-per-node={nproc_per_node}"]
     if nnodes == 1 and rdzv_endpoint is None:
         args.append("--standalone")  # a private rendezvous on a free port
@@ -33,21 +37,32 @@ def torchrun_args(
         args += ["--rdzv-backend=c10d", f"--rdzv-endpoint={rdzv_endpoint}", f"--rdzv-id={rdzv_id}"]
         if node_rank is not None:
             args.append(f"--node-rank={node_rank}")
-    return [*args, "-m", "rsfm.pretrain.engine", "--config", str(config_path)]
+    return [*args, *(entry or ["-m", "rsfm.pretrain.engine", "--config", str(config_path)])]
 
 
-def slurm_command(config_path: str | Path, *, nnodes: int, nproc_per_node: int, port: int = 29500) -> list[str]:
+def slurm_command(
+    config_path: str | Path, *, nnodes: int, nproc_per_node: int, port: int = 29500, entry: Sequence[str] | None = None
+) -> list[str]:
     """Inside a SLURM allocation: one srun task per node, each running torchrun against the first node."""
     torchrun = torchrun_args(
-        config_path, nnodes=nnodes, nproc_per_node=nproc_per_node, rdzv_endpoint="@HEAD@", rdzv_id="@JOB@"
-    )
+        config_path, nnodes=nnodes, nproc_per_node=nproc_per_node, rdzv_endpoint="@HEAD@", rdzv_id="@JOB@",
+        entry=entry,
+    )  # fmt: skip
     inner = shlex.join(torchrun).replace("@HEAD@", f'"$head":{port}').replace("@JOB@", '"$SLURM_JOB_ID"')
     script = f'head=$(scontrol show hostnames "$SLURM_JOB_NODELIST" | head -n 1); exec {inner}'
     return ["srun", f"--nodes={nnodes}", "--ntasks-per-node=1", "--kill-on-bad-exit=1", "bash", "-c", script]
 
 
-def launch(config_path: str | Path, launch_cfg: dict[str, Any], *, log: Any = None) -> None:
-    """Run the engine as configured: under SLURM when inside an allocation of several nodes, else locally."""
+def launch(
+    config_path: str | Path,
+    launch_cfg: dict[str, Any],
+    *,
+    log: Any = None,
+    entry: Sequence[str] | None = None,
+    stdout: IO[Any] | None = None,
+) -> None:
+    """Run the engine (or ``entry``) as configured: under SLURM when inside an allocation of several nodes, else
+    locally; ``stdout`` receives the ranks' output and errors (default: this process's)."""
     nnodes = int(launch_cfg.get("nodes", 1))
     procs = int(launch_cfg.get("processes_per_node", 1))
     env = dict(os.environ)
@@ -58,10 +73,10 @@ def launch(config_path: str | Path, launch_cfg: dict[str, Any], *, log: Any = No
         if "SLURM_JOB_ID" not in env:
             raise RuntimeError(f"{nnodes} nodes requested but this job is not inside a SLURM allocation")
         command = slurm_command(
-            config_path, nnodes=nnodes, nproc_per_node=procs, port=int(launch_cfg.get("port", 29500))
+            config_path, nnodes=nnodes, nproc_per_node=procs, port=int(launch_cfg.get("port", 29500)), entry=entry
         )
     else:
-        command = torchrun_args(config_path, nproc_per_node=procs)
+        command = torchrun_args(config_path, nproc_per_node=procs, entry=entry)
     if log is not None:
         log.info("launching: %s", shlex.join(command))
-    subprocess.run(command, env=env, check=True)
+    subprocess.run(command, env=env, check=True, stdout=stdout, stderr=subprocess.STDOUT if stdout else None)
