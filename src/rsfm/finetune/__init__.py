@@ -1,0 +1,1 @@
+"""Fine-tuning the pretrained encoders with mmrotate (rotated detection) and mmsegmentation (semantic segmentation)."""

@@ -1,0 +1,170 @@
+"""Segmentation scores as the remote-sensing literature reports them: OA, per-class IoU/F1, mIoU and mF1.
+
+:class:`RSSegMetric` (registered in ``mmseg.registry.METRICS``) is mmseg's ``IoUMetric`` with a full confusion matrix
+per image instead of the four per-class histograms, so that classes can be left out of the summary *and* out of the
+pixels it is computed on.
+
+Convention for ISPRS Potsdam (``exclude_classes=('clutter',)``): pixels whose reference is clutter/background take no
+part in OA, mIoU and mF1, and the means run over the five other classes. This is how RSP (Wang et al. 2022, "An
+Empirical Study of Remote Sensing Pretraining", code github.com/ViTAE-Transformer/ViTAE-Transformer-Remote-Sensing,
+``Semantic Segmentation/mmseg/datasets/potsdam.py``: ``PotsdamDataset(reduce_zero_label=False, ignore_index=5)``, i.e.
+clutter = 5 is the evaluation's ignore index) and RVSA (Wang et al. 2022, "Advancing Plain Vision Transformer Towards
+Remote Sensing Foundation Model", github.com/ViTAE-Transformer/Remote-Sensing-RVSA, Potsdam configs
+``..._class5_ignore5.py``: ``num_classes=5, ignore_index=5``) evaluate Potsdam, and Cha et al. 2023 compare against
+those numbers. So OA is over the five classes, not six. A pixel of a kept class predicted as clutter still counts as
+an error (RSP's 5-class heads cannot predict clutter; a 6-class head can, and should pay for it).
+"""
+
+from __future__ import annotations
+
+import os.path as osp
+from collections import OrderedDict
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import torch
+from mmengine.logging import MMLogger, print_log
+from mmseg.evaluation.metrics import IoUMetric
+from mmseg.registry import METRICS
+from PIL import Image
+from prettytable import PrettyTable
+
+
+def confusion_matrix(pred: torch.Tensor, label: torch.Tensor, num_classes: int, ignore_index: int) -> np.ndarray:
+    """(num_classes, num_classes) pixel counts, rows = reference class, columns = predicted class.
+
+    Pixels labelled ``ignore_index`` are skipped; any other label or prediction outside ``0..num_classes-1`` is a
+    ValueError (mmseg's histograms would drop it silently; it usually means a wrong ``reduce_zero_label``).
+    """
+    mask = label != ignore_index
+    pred, label = pred[mask].long(), label[mask].long()
+    for name, values in (("label", label), ("prediction", pred)):
+        bad = (values < 0) | (values >= num_classes)
+        if bool(bad.any()):
+            raise ValueError(
+                f"{name} value {int(values[bad][0])} is outside 0..{num_classes - 1} and not the ignore index "
+                f"{ignore_index}; check reduce_zero_label and the class list"
+            )
+    counts = torch.bincount(label * num_classes + pred, minlength=num_classes * num_classes)
+    return counts.reshape(num_classes, num_classes).cpu().numpy().astype(np.int64)
+
+
+def _ratio(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(denominator > 0, numerator / np.maximum(denominator, 1), np.nan)
+
+
+def segmentation_scores(
+    confusion: np.ndarray,
+    classes: Sequence[str],
+    exclude_classes: Sequence[str] = (),
+    nan_to_num: float | None = None,
+) -> dict[str, float]:
+    """OA, mIoU, mF1 and per-class IoU/F1 (percent, 2 decimals) from a confusion matrix (rows = reference).
+
+    Evaluated pixels are those whose reference class is not in ``exclude_classes``; OA, and IoU/F1 of the kept
+    classes, count only them (a prediction on an excluded-class pixel is neither right nor wrong). mIoU and mF1
+    average the kept classes, skipping NaN (a class absent from both reference and prediction). IoU and F1 of an
+    excluded class are reported for information, from all non-ignored pixels. F1 = 2TP / (2TP + FP + FN), which is 0
+    (not NaN, as mmseg's precision/recall route gives) for a class that is present but never predicted.
+    """
+    confusion = np.asarray(confusion, dtype=np.float64)
+    n = len(classes)
+    if confusion.shape != (n, n):
+        raise ValueError(f"confusion matrix of shape {confusion.shape} does not fit {n} classes")
+    unknown = sorted(set(exclude_classes) - set(classes))
+    if unknown:
+        raise ValueError(f"exclude_classes {unknown} are not classes of the dataset {tuple(classes)}")
+    kept = np.array([name not in exclude_classes for name in classes])
+    if not kept.any():
+        raise ValueError(f"exclude_classes {tuple(exclude_classes)} leave no class to evaluate")
+
+    tp = np.diag(confusion)
+    reference = confusion.sum(axis=1)
+    # predictions count against kept classes only where the reference is a kept class
+    predicted = np.where(kept, confusion[kept].sum(axis=0), confusion.sum(axis=0))
+    fp, fn = predicted - tp, reference - tp
+    iou = _ratio(tp, tp + fp + fn)
+    f1 = _ratio(2 * tp, 2 * tp + fp + fn)
+    oa = _ratio(tp[kept].sum(), confusion[kept].sum())
+    if nan_to_num is not None:
+        iou, f1, oa = (np.nan_to_num(v, nan=nan_to_num) for v in (iou, f1, oa))
+
+    def percent(value: Any) -> float:
+        return float(np.round(value * 100, 2))
+
+    def nanmean(values: np.ndarray) -> float:
+        return float(np.nanmean(values)) if not np.isnan(values).all() else np.nan  # no "mean of empty" warning
+
+    scores = {"OA": percent(oa), "mIoU": percent(nanmean(iou[kept])), "mF1": percent(nanmean(f1[kept]))}
+    for name, class_iou, class_f1 in zip(classes, iou, f1, strict=True):
+        scores[f"IoU.{name}"] = percent(class_iou)
+        scores[f"F1.{name}"] = percent(class_f1)
+    return scores
+
+
+@METRICS.register_module()
+class RSSegMetric(IoUMetric):
+    """mmseg's IoUMetric reporting OA, per-class IoU/F1, mIoU and mF1 with some classes left out of the summary.
+
+    Keys: ``OA``, ``mIoU``, ``mF1``, ``IoU.<class>``, ``F1.<class>`` (percent, as mmseg). See
+    :func:`segmentation_scores` for how ``exclude_classes`` works and the module docstring for the Potsdam convention
+    (``exclude_classes=('clutter',)``). ``output_dir``/``format_only`` behave as in IoUMetric (PNG per image, +1 with
+    ``reduce_zero_label``).
+
+    Args:
+        exclude_classes: class names (as in the dataset's ``metainfo['classes']``) left out of OA, mIoU and mF1.
+        ignore_index: label value skipped everywhere (255: boundaries, no-data).
+        nan_to_num: replace NaN scores (classes absent from reference and prediction) by this value.
+    """
+
+    def __init__(
+        self,
+        exclude_classes: Sequence[str] = (),
+        ignore_index: int = 255,
+        nan_to_num: float | None = None,
+        collect_device: str = "cpu",
+        output_dir: str | None = None,
+        format_only: bool = False,
+        prefix: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(
+            ignore_index=ignore_index, iou_metrics=["mIoU"], nan_to_num=nan_to_num, collect_device=collect_device,
+            output_dir=output_dir, format_only=format_only, prefix=prefix, **kwargs,
+        )  # fmt: skip
+        if isinstance(exclude_classes, str):
+            exclude_classes = (exclude_classes,)  # a bare name, not its characters
+        self.exclude_classes = tuple(exclude_classes)
+
+    def process(self, data_batch: Any, data_samples: Sequence[dict]) -> None:
+        """Add one confusion matrix per image (unless ``format_only``); write PNGs when ``output_dir`` is set."""
+        num_classes = len(self.dataset_meta["classes"])
+        for data_sample in data_samples:
+            pred = data_sample["pred_sem_seg"]["data"].squeeze()
+            if not self.format_only:
+                label = data_sample["gt_sem_seg"]["data"].squeeze().to(pred)
+                self.results.append(confusion_matrix(pred, label, num_classes, self.ignore_index))
+            if self.output_dir is not None:
+                mask = pred.cpu().numpy()
+                if data_sample.get("reduce_zero_label", False):
+                    mask = mask + 1  # back to the dataset's own label values, as IoUMetric writes them
+                name = osp.splitext(osp.basename(data_sample["img_path"]))[0]
+                Image.fromarray(mask.astype(np.uint8)).save(osp.join(self.output_dir, f"{name}.png"))
+
+    def compute_metrics(self, results: list) -> dict[str, float]:
+        """Scores from the summed confusion matrices; nothing when ``format_only``."""
+        logger: MMLogger = MMLogger.get_current_instance()
+        if self.format_only:
+            logger.info(f"results are saved to {self.output_dir}")
+            return OrderedDict()
+        classes = tuple(self.dataset_meta["classes"])
+        confusion = np.sum(results, axis=0) if results else np.zeros((len(classes), len(classes)), np.int64)
+        scores = segmentation_scores(confusion, classes, self.exclude_classes, self.nan_to_num)
+        table = PrettyTable()
+        table.add_column("Class", [f"{c} (excluded)" if c in self.exclude_classes else c for c in classes])
+        table.add_column("IoU", [scores[f"IoU.{c}"] for c in classes])
+        table.add_column("F1", [scores[f"F1.{c}"] for c in classes])
+        print_log("per class results:\n" + table.get_string(), logger)
+        return scores
