@@ -1,4 +1,5 @@
 # Config validation (before any job is planned), path helpers and per-rule resources.
+import os
 from pathlib import Path
 
 from snakemake.utils import min_version
@@ -18,6 +19,7 @@ DATA = Path(CFG["data"]["root"])
 DATASETS = CFG["data"]["datasets"]
 WORKERS = CFG["data"]["workers"]
 PRETRAIN = CFG.get("pretrain", {})
+FINETUNE = CFG.get("finetune", {})
 
 
 def datasets_with(source):
@@ -48,9 +50,67 @@ def pretrain_targets():
     ]
 
 
+def benchmark_data(benchmark):
+    """The data-stage folder a fine-tuning benchmark reads (tiles or prepared)."""
+    return str(DATA / final_stage(benchmark) / benchmark)
+
+
+def finetune_base_config(benchmark):
+    """The base mm config of a benchmark: a relative ``finetune.configs`` is the repository's folder, so the workflow
+    finds it from any --directory; given relative to the working directory so moving the clone reruns nothing."""
+    folder = Path(workflow.basedir) / FINETUNE.get("configs", "config/finetune")
+    return os.path.relpath(folder / f"{benchmark}.py")
+
+
+def finetune_metric_files():
+    from rsfm.finetune.run import fraction_label
+
+    return [
+        f"results/finetune/{b}/{s}/f{fraction_label(f)}_s{seed}/metrics.json"
+        for b in FINETUNE.get("benchmarks", [])
+        for s in FINETUNE.get("sizes", [])
+        for f in FINETUNE.get("fractions", [])
+        for seed in FINETUNE.get("seeds", [])
+    ]
+
+
+def finetune_targets():
+    if not finetune_metric_files():
+        return []
+    targets = [
+        "results/finetune/metrics.csv",
+        "results/figures/finetune_vs_size.png",
+        "results/figures/finetune_vs_fraction.png",
+    ]
+    if FINETUNE.get("submissions"):
+        servers = [b for b in FINETUNE["benchmarks"] if b in ("dota_v2", "loveda")]
+        targets += [
+            f"results/finetune/{b}/{s}/f1_s{seed}/submission.zip"
+            for b in servers
+            for s in FINETUNE["sizes"]
+            for seed in FINETUNE["seeds"]
+        ]
+    return targets
+
+
+def finetune_resource(size, key):
+    """A launch setting of ``size``: finetune.per_size.<size>, else finetune.run."""
+    from rsfm.finetune.run import launch_settings
+
+    defaults = {"nodes": 1, "cpus_per_task": 1, "mem_mb": 4000, "runtime": 60}
+    return launch_settings(FINETUNE, size).get(key, defaults.get(key))
+
+
+def finetune_gres(size, gpus=None):
+    """GPUs per node as generic resources (``gpus`` overrides the configured count, e.g. 1 for inference)."""
+    configured = finetune_resource(size, "gpus_per_node") or 0
+    count = min(gpus, configured) if gpus is not None else configured
+    return f"gpu:{count}" if count else ""
+
+
 def all_targets():
     data = ["results/data/summary.csv", "results/data/summary.md", "results/figures/data_samples.png"]
-    return data + pretrain_targets()
+    return data + pretrain_targets() + finetune_targets()
 
 
 def pretrain_resource(size, key):

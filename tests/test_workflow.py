@@ -34,6 +34,9 @@ def test_default_plans_synthetic_data_stage(tmp_path):
     assert jobs["tile"] == 4  # millionaid shards, dota_v2 and dior_r windows, potsdam crops
     assert "download" not in jobs and "extract" not in jobs
     assert jobs["pretrain"] == 2 and jobs["pretrain_loss_curve"] == 2
+    assert jobs["finetune"] == 2 * 4 * 2  # sizes x benchmarks x fractions, one seed
+    assert jobs["finetune_submission"] == 2 * 2  # DOTA v2.0 and LoveDA test servers, per size
+    assert jobs["finetune_table"] == jobs["finetune_vs_size"] == jobs["finetune_vs_fraction"] == 1
 
 
 def test_paper_plans_download_verify_extract_convert_tile_for_every_dataset(tmp_path):
@@ -49,6 +52,13 @@ def test_paper_plans_download_verify_extract_convert_tile_for_every_dataset(tmp_
     )
     assert "nodes=8" in plans["vit_g12x4"] and "tasks=8" in plans["vit_g12x4"] and "gres=gpu:8" in plans["vit_g12x4"]
     assert "nodes=1" in plans["vit_b12x1"] and "nodes=2" in plans["vit_l12x4"]
+    assert jobs["finetune"] == 4 * 4 * 6  # every size x benchmark x data fraction
+    runs = re.findall(r"rule finetune:\n(?:.*\n)*?\s+wildcards: ([^\n]+)\n\s+resources: ([^\n]+)", result.stdout)
+    assert len(runs) == 96 and all("gres=gpu:8" in res for _, res in runs)
+    fractions = {re.search(r"fraction=([0-9.]+)", wc).group(1) for wc, _ in runs}
+    assert fractions == {"0.01", "0.05", "0.1", "0.25", "0.5", "1"}
+    g_runs = [res for wc, res in runs if "size=vit_g12x4" in wc]
+    assert all("nodes=2" in res and "tasks=2" in res for res in g_runs)
 
 
 def test_bad_config_key_stops_before_any_job(tmp_path):
@@ -81,6 +91,14 @@ def test_default_workflow_end_to_end(tmp_path):
         assert late < 0.85 * metrics["loss"].iloc[:quarter].mean() and late < 0.75 * metrics["loss"].iloc[0]
         assert (tmp_path / f"results/pretrain/{size}/encoder.safetensors").stat().st_size > 100_000
         assert (tmp_path / f"results/figures/pretrain_loss_{size}.png").is_file()
+    table = pd.read_csv(tmp_path / "results/finetune/metrics.csv")
+    headline = table[table["metric"].isin(["dota/mAP", "mIoU"])]
+    assert len(headline) == 2 * 4 * 2 and set(headline["benchmark"]) == {"dota_v2", "dior_r", "potsdam", "loveda"}
+    for figure in ("finetune_vs_size", "finetune_vs_fraction"):
+        assert (tmp_path / f"results/figures/{figure}.png").stat().st_size > 10_000
+    for size in ("vit_tiny12x1", "vit_tiny12x4"):
+        for server in ("dota_v2", "loveda"):
+            assert (tmp_path / f"results/finetune/{server}/{size}/f1_s0/submission.zip").stat().st_size > 0
     again = snakemake("-n", *args)
     assert "Nothing to be done" in again.stdout + again.stderr
 

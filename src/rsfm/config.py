@@ -99,6 +99,18 @@ def _check_consistency(config: Mapping[str, Any]) -> list[str]:
         crop = dataset.get("crop")
         if crop and crop["stride"] > crop["size"]:
             problems.append(f"config key '{key}.crop.stride' ({crop['stride']}) must not exceed size (gaps)")
+    finetune = config.get("finetune", {})
+    pretrained = set(config.get("pretrain", {}).get("sizes", []))
+    for size in finetune.get("sizes", []):
+        if size not in pretrained:
+            problems.append(
+                f"config key 'finetune.sizes': {size!r} is not pretrained here (add it to pretrain.sizes); "
+                "fine-tuning starts from the encoders of the pretraining stage"
+            )
+    datasets = config.get("data", {}).get("datasets", {})
+    for benchmark in finetune.get("benchmarks", []):
+        if benchmark not in datasets:
+            problems.append(f"config key 'finetune.benchmarks': {benchmark!r} needs data.datasets.{benchmark}")
     return problems
 
 

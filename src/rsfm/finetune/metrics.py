@@ -1,4 +1,5 @@
-"""Segmentation scores as the remote-sensing literature reports them: OA, per-class IoU/F1, mIoU and mF1.
+"""Scores as the remote-sensing literature reports them: rotated-box mAP with per-class AP (:class:`RotatedAPMetric`)
+and, for segmentation, OA, per-class IoU/F1, mIoU and mF1 (:class:`RSSegMetric`).
 
 :class:`RSSegMetric` (registered in ``mmseg.registry.METRICS``) is mmseg's ``IoUMetric`` with a full confusion matrix
 per image instead of the four per-class histograms, so that classes can be left out of the summary *and* out of the
@@ -25,10 +26,14 @@ from typing import Any
 import numpy as np
 import torch
 from mmengine.logging import MMLogger, print_log
+from mmrotate.evaluation import eval_rbbox_map
+from mmrotate.registry import METRICS as ROTATE_METRICS
 from mmseg.evaluation.metrics import IoUMetric
 from mmseg.registry import METRICS
 from PIL import Image
 from prettytable import PrettyTable
+
+from rsfm.finetune.export import RateAwareDOTAMetric
 
 
 def confusion_matrix(pred: torch.Tensor, label: torch.Tensor, num_classes: int, ignore_index: int) -> np.ndarray:
@@ -167,4 +172,44 @@ class RSSegMetric(IoUMetric):
         table.add_column("IoU", [scores[f"IoU.{c}"] for c in classes])
         table.add_column("F1", [scores[f"F1.{c}"] for c in classes])
         print_log("per class results:\n" + table.get_string(), logger)
+        return scores
+
+
+@ROTATE_METRICS.register_module()
+class RotatedAPMetric(RateAwareDOTAMetric):
+    """mmrotate's DOTA mAP (``eval_rbbox_map``: VOC07 11-point AP by default, the DOTA server's) in percent, with the
+    AP of every class that has ground truth.
+
+    Keys (prefix ``dota/`` as DOTAMetric): ``mAP`` (mean over ``iou_thrs``), ``AP50`` (one per threshold) and
+    ``AP50.<class>``. Classes without ground truth in the evaluated set have no per-class key and do not enter the
+    mean, as in mmrotate. ``nproc``: processes for matching (mmrotate's 4; fewer start faster on a small set).
+    ``format_only`` and ``merge_patches`` behave as in :class:`RateAwareDOTAMetric`.
+    """
+
+    def __init__(self, *args: Any, nproc: int = 4, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.nproc = int(nproc)
+
+    def compute_metrics(self, results: list) -> dict[str, float]:
+        if self.merge_patches or self.format_only or self.metric != "mAP":
+            return super().compute_metrics(results)
+        logger: MMLogger = MMLogger.get_current_instance()
+        gts, preds = zip(*results, strict=True)
+        dets = [pred["pred_bbox_scores"] for pred in preds]
+        classes = tuple(self.dataset_meta["classes"])
+        scores: dict[str, float] = OrderedDict()
+        means = []
+        for iou_thr in self.iou_thrs:
+            mean_ap, per_class = eval_rbbox_map(
+                dets, list(gts), scale_ranges=self.scale_ranges, iou_thr=iou_thr, use_07_metric=self.use_07_metric,
+                box_type=self.predict_box_type, dataset=classes, logger=logger, nproc=self.nproc,
+            )  # fmt: skip
+            tag = f"AP{round(iou_thr * 100):02d}"
+            scores[tag] = round(100 * float(mean_ap), 2)
+            means.append(100 * float(mean_ap))
+            for name, result in zip(classes, per_class, strict=True):
+                if np.all(np.asarray(result["num_gts"]) > 0):
+                    scores[f"{tag}.{name}"] = round(100 * float(np.mean(result["ap"])), 2)
+        scores["mAP"] = round(sum(means) / len(means), 2)
+        scores.move_to_end("mAP", last=False)
         return scores

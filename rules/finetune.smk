@@ -1,0 +1,136 @@
+# Fine-tuning of the pretrained encoders per (benchmark, size, training fraction, seed) with mmrotate / mmseg, the
+# tidy table of all runs, and the paper-style figures drawn from it. A run's checkpoints (work/) are not declared
+# outputs: Snakemake deletes the outputs of a failed job, and a rerun resumes from them.
+
+
+rule finetune:
+    input:
+        encoder="results/pretrain/{size}/encoder.safetensors",
+        arch="results/pretrain/{size}/encoder.json",
+        data=lambda wc: benchmark_data(wc.benchmark),
+        base=lambda wc: finetune_base_config(wc.benchmark),
+    output:
+        metrics="results/finetune/{benchmark}/{size}/f{fraction}_s{seed}/metrics.json",
+        config="results/finetune/{benchmark}/{size}/f{fraction}_s{seed}/config.py",
+    log:
+        "logs/finetune/{benchmark}/{size}/f{fraction}_s{seed}.log",
+    benchmark:
+        "logs/benchmarks/finetune/{benchmark}/{size}/f{fraction}_s{seed}.tsv"
+    wildcard_constraints:
+        benchmark=wildcard_choice(FINETUNE.get("benchmarks", [])),
+        size=wildcard_choice(FINETUNE.get("sizes", [])),
+        fraction=r"[0-9.e-]+",
+        seed=r"\d+",
+    conda:
+        "../envs/rsfm.yaml"
+    threads: lambda wc: finetune_resource(wc.size, "cpus_per_task")
+    resources:
+        nodes=lambda wc: finetune_resource(wc.size, "nodes"),
+        tasks=lambda wc: finetune_resource(wc.size, "nodes"),
+        cpus_per_task=lambda wc: finetune_resource(wc.size, "cpus_per_task"),
+        gres=lambda wc: finetune_gres(wc.size),
+        mem_mb=lambda wc: finetune_resource(wc.size, "mem_mb"),
+        runtime=lambda wc: finetune_resource(wc.size, "runtime"),
+    params:
+        finetune_cfg=FINETUNE,
+        out_dir=lambda wc: f"results/finetune/{wc.benchmark}/{wc.size}/f{wc.fraction}_s{wc.seed}",
+    script:
+        "../scripts/finetune.py"
+
+
+rule finetune_submission:
+    input:
+        metrics="results/finetune/{benchmark}/{size}/f1_s{seed}/metrics.json",
+        config="results/finetune/{benchmark}/{size}/f1_s{seed}/config.py",
+    output:
+        "results/finetune/{benchmark}/{size}/f1_s{seed}/submission.zip",
+    log:
+        "logs/finetune/{benchmark}/{size}/f1_s{seed}.submission.log",
+    benchmark:
+        "logs/benchmarks/finetune/{benchmark}/{size}/f1_s{seed}.submission.tsv"
+    wildcard_constraints:
+        benchmark="dota_v2|loveda",
+        size=wildcard_choice(FINETUNE.get("sizes", [])),
+        seed=r"\d+",
+    conda:
+        "../envs/rsfm.yaml"
+    threads: lambda wc: finetune_resource(wc.size, "cpus_per_task")
+    resources:
+        gres=lambda wc: finetune_gres(wc.size, gpus=1),
+        mem_mb=lambda wc: finetune_resource(wc.size, "mem_mb"),
+        runtime=lambda wc: finetune_resource(wc.size, "runtime"),
+    script:
+        "../scripts/finetune_submission.py"
+
+
+rule finetune_table:
+    input:
+        finetune_metric_files(),
+    output:
+        report(
+            "results/finetune/metrics.csv",
+            caption="../workflow/report/finetune_table.rst",
+            category="Fine-tuning",
+        ),
+    log:
+        "logs/finetune/table.log",
+    benchmark:
+        "logs/benchmarks/finetune/table.tsv"
+    conda:
+        "../envs/rsfm.yaml"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    script:
+        "../scripts/finetune_table.py"
+
+
+rule finetune_vs_size:
+    input:
+        "results/finetune/metrics.csv",
+    output:
+        report(
+            "results/figures/finetune_vs_size.png",
+            caption="../workflow/report/finetune_vs_size.rst",
+            category="Fine-tuning",
+        ),
+    log:
+        "logs/figures/finetune_vs_size.log",
+    benchmark:
+        "logs/benchmarks/figures/finetune_vs_size.tsv"
+    conda:
+        "../envs/rsfm.yaml"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    params:
+        kind="size",
+    script:
+        "../scripts/finetune_figure.py"
+
+
+rule finetune_vs_fraction:
+    input:
+        "results/finetune/metrics.csv",
+    output:
+        report(
+            "results/figures/finetune_vs_fraction.png",
+            caption="../workflow/report/finetune_vs_fraction.rst",
+            category="Fine-tuning",
+        ),
+    log:
+        "logs/figures/finetune_vs_fraction.log",
+    benchmark:
+        "logs/benchmarks/figures/finetune_vs_fraction.tsv"
+    conda:
+        "../envs/rsfm.yaml"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    params:
+        kind="fraction",
+    script:
+        "../scripts/finetune_figure.py"

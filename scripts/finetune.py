@@ -1,0 +1,16 @@
+"""Snakemake glue for rule finetune."""
+
+from pathlib import Path
+
+from rsfm.finetune.run import finetune
+from rsfm.workflow import snakemake_job
+
+with snakemake_job(snakemake):
+    wc = snakemake.wildcards
+    # the base config as the rule found it (relative to the repository, wherever the working directory is)
+    finetune_cfg = {**snakemake.params.finetune_cfg, "configs": str(Path(snakemake.input.base).parent)}
+    finetune(
+        finetune_cfg, wc.benchmark, wc.size, float(wc.fraction), int(wc.seed),
+        encoder=snakemake.input.encoder, data_root=snakemake.input.data, out_dir=snakemake.params.out_dir,
+        log_path=snakemake.log[0],
+    )  # fmt: skip

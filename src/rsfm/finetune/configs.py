@@ -1,0 +1,252 @@
+"""The mm config of one fine-tuning run, generated from the pipeline config and a readable base config per benchmark.
+
+A run is (benchmark, encoder size, training fraction, seed). Its config starts from ``config/finetune/<benchmark>.py``
+(plain mmrotate / mmsegmentation configs, readable and runnable on their own) and gets from the pipeline:
+
+- the encoder: ``arch``, ``patch_size`` and the exported ``encoder.safetensors`` of the pretraining stage, read from
+  the ``encoder.json`` beside it, and the widths of the neck and heads that follow from the encoder's width;
+- the input size: every ``scale``/``crop_size`` of the pipelines and the preprocessor's size are multiplied by
+  ``img_size / base img_size`` (so a base config at 1024 runs at 256 for the CPU default, with the same recipe);
+- the schedule: iterations, validation interval (also the checkpoint interval), warm-up, lr, weight decay, layer-wise
+  lr decay, drop path, batch size, loader workers, bf16 autocast on GPUs;
+- the data: ``data_root`` of every dataset, and the training set wrapped in :class:`FractionSubset` (fraction, seed);
+- ``options``: any other key of the mm config in dotted form (as ``--cfg-options`` of the toolboxes' tools).
+
+The result is written as ``config.py`` next to the run, so ``tools/train.py config.py`` of mmrotate/mmseg reruns it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from rsfm.errors import ConfigError
+from rsfm.io import atomic_write
+from rsfm.models.vit import SIZES
+
+BENCHMARKS = {  # benchmark -> (toolbox, dataset of the data stage, folder of the data stage)
+    "dota_v2": ("mmrotate", "dota_v2", "tiles"),
+    "dior_r": ("mmrotate", "dior_r", "tiles"),
+    "potsdam": ("mmseg", "potsdam", "tiles"),
+    "loveda": ("mmseg", "loveda", "prepared"),
+}
+SETTINGS = {  # pipeline setting -> meaning; every one optional, the base config's value otherwise
+    "max_iters": "training iterations",
+    "val_interval": "iterations between validations (and checkpoints)",
+    "warmup_iters": "linear warm-up iterations",
+    "lr": "peak learning rate (of the heads; blocks get lr x layer_decay^(depth + 1 - block))",
+    "weight_decay": "AdamW weight decay",
+    "layer_decay": "layer-wise lr decay rate",
+    "drop_path": "stochastic depth rate of the last block",
+    "batch_size": "training images per process",
+    "img_size": "training input size (base pipelines are rescaled by img_size / their size)",
+    "window_size": "attention window of the non-global blocks, in tokens",
+    "with_cp": "activation checkpointing of the backbone blocks",
+    "loader_workers": "data loader workers per process",
+    "log_interval": "iterations between log lines",
+    "options": "other mm config keys in dotted form",
+}
+RUN_KEYS = ("nodes", "gpus_per_node", "processes_per_node", "cpus_per_task", "mem_mb", "runtime", "port")  # launch
+_SCALE_KEYS = ("scale", "crop_size")
+
+
+def _check_settings(settings: dict[str, Any]) -> None:
+    unknown = sorted(set(settings) - set(SETTINGS))
+    if unknown:
+        raise ConfigError(f"finetune: unknown settings {unknown}; known: {', '.join(SETTINGS)}")
+
+
+def resolve_settings(finetune_cfg: dict[str, Any], benchmark: str, size: str) -> dict[str, Any]:
+    """``schedule``, then ``per_benchmark.<benchmark>``, then ``per_size.<size>`` (later wins; options merge).
+
+    Launch keys of ``per_size`` (nodes, GPUs, ...) are left out: :func:`rsfm.finetune.run.launch_settings` reads them.
+    """
+    layers = [
+        finetune_cfg.get("schedule", {}),
+        finetune_cfg.get("per_benchmark", {}).get(benchmark, {}),
+        {k: v for k, v in finetune_cfg.get("per_size", {}).get(size, {}).items() if k not in RUN_KEYS},
+    ]
+    settings: dict[str, Any] = {}
+    options: dict[str, Any] = {}
+    for layer in layers:
+        _check_settings(layer)
+        options.update(layer.get("options", {}))
+        settings.update({k: v for k, v in layer.items() if k != "options"})
+    settings["options"] = options
+    return settings
+
+
+def read_encoder_arch(encoder: str | Path) -> dict[str, Any]:
+    """``encoder.json`` beside an exported ``encoder.safetensors`` (model name, patch size, pretraining img size)."""
+    encoder = Path(encoder)
+    arch_file = encoder.with_name("encoder.json")
+    if not encoder.is_file():
+        raise ConfigError(f"pretrained encoder {encoder} is missing: run the pretraining stage for it first")
+    if not arch_file.is_file():
+        raise ConfigError(f"{arch_file} is missing: the pretraining stage writes it next to {encoder.name}")
+    arch = json.loads(arch_file.read_text())
+    if arch.get("model") not in SIZES:
+        raise ConfigError(f"{arch_file}: unknown model {arch.get('model')!r}; known: {', '.join(SIZES)}")
+    return arch
+
+
+def even_taps(depth: int, count: int = 4) -> tuple[int, ...]:
+    """``count`` evenly spaced block indices ending with the last: depth 12 -> (2, 5, 8, 11)."""
+    return tuple((i + 1) * depth // count - 1 for i in range(count))
+
+
+def _walk(node: Any):  # every dict in a config tree
+    if isinstance(node, dict):
+        yield node
+        for value in node.values():
+            yield from _walk(value)
+    elif isinstance(node, list | tuple):
+        for value in node:
+            yield from _walk(value)
+
+
+def _scaled(value: Any, factor: float) -> Any:
+    if isinstance(value, int | float):
+        return max(1, round(value * factor))
+    return type(value)(max(1, round(v * factor)) for v in value)
+
+
+def _set_data_root(cfg: Any, data_root: str) -> None:
+    for node in _walk([cfg.get(k) for k in ("train_dataloader", "val_dataloader", "test_dataloader", "submission")]):
+        if "data_root" in node:
+            node["data_root"] = data_root
+
+
+def _rescale_inputs(cfg: Any, factor: float) -> None:
+    """Multiply every pipeline scale / crop size and the preprocessor's fixed size by ``factor``."""
+    loaders = [cfg.get(k) for k in ("train_dataloader", "val_dataloader", "test_dataloader", "submission")]
+    for node in _walk(loaders):
+        if "type" in node:
+            for key in _SCALE_KEYS:
+                if key in node:
+                    node[key] = _scaled(node[key], factor)
+    preprocessor = cfg.model.get("data_preprocessor", {})
+    if preprocessor.get("size") is not None:
+        preprocessor["size"] = _scaled(preprocessor["size"], factor)
+
+
+def build_config(
+    benchmark: str,
+    size: str,
+    fraction: float,
+    seed: int,
+    *,
+    encoder: str | Path,
+    data_root: str | Path,
+    work_dir: str | Path,
+    settings: dict[str, Any],
+    base_dir: str | Path = "config/finetune",
+    gpus: int = 0,
+) -> Any:
+    """The mmengine ``Config`` of one run (see the module docstring); ``gpus`` > 0 turns on bf16 autocast."""
+    from mmengine.config import Config
+
+    if benchmark not in BENCHMARKS:
+        raise ConfigError(f"unknown fine-tuning benchmark {benchmark!r}; known: {', '.join(BENCHMARKS)}")
+    _check_settings(settings)
+    base = Path(base_dir) / f"{benchmark}.py"
+    if not base.is_file():
+        raise ConfigError(f"base config {base} is missing (finetune.configs names the folder of <benchmark>.py)")
+    arch = read_encoder_arch(encoder)
+    if arch["model"] != size:
+        raise ConfigError(f"{encoder} holds a {arch['model']} encoder, not {size}")
+    vit = SIZES[size]
+    patch = int(arch["patch_size"])
+    cfg = Config.fromfile(str(base))
+    toolbox = BENCHMARKS[benchmark][0]
+
+    backbone = cfg.model.backbone
+    base_img = backbone["img_size"]
+    img_size = int(settings.get("img_size", base_img))
+    if img_size % patch:
+        raise ConfigError(f"finetune img_size {img_size} is not a multiple of the encoder's patch size {patch}")
+    backbone.update(arch=size, patch_size=patch, pretrained=os.fspath(Path(encoder).resolve()), img_size=img_size)
+    for key, target in (("window_size", "window_size"), ("drop_path", "drop_path_rate"), ("with_cp", "with_cp")):
+        if key in settings:
+            backbone[target] = settings[key]
+    if img_size != base_img:
+        _rescale_inputs(cfg, img_size / base_img)
+
+    if toolbox == "mmrotate":
+        cfg.model.neck.update(in_channels=vit.embed_dim, patch_size=patch)
+    else:
+        backbone["out_indices"] = even_taps(vit.depth)
+        # Feature2Pyramid turns the stride-`patch` taps into strides 4, 8, 16, 32
+        cfg.model.neck.update(embed_dim=vit.embed_dim, rescales=[patch / s for s in (4, 8, 16, 32)])
+        cfg.model.decode_head.in_channels = [vit.embed_dim] * 4
+        if cfg.model.get("auxiliary_head"):
+            cfg.model.auxiliary_head.in_channels = vit.embed_dim
+        if gpus == 0:
+            for head in ("decode_head", "auxiliary_head"):
+                if cfg.model.get(head) and cfg.model[head].get("norm_cfg", {}).get("type") == "SyncBN":
+                    cfg.model[head].norm_cfg = dict(type="BN", requires_grad=True)
+            cfg.model.neck.norm_cfg = dict(type="BN", requires_grad=True)
+
+    _set_data_root(cfg, os.fspath(data_root))
+    train_set = cfg.train_dataloader.dataset
+    if train_set.get("type") != "FractionSubset":
+        raise ConfigError(f"{base}: train_dataloader.dataset must be a FractionSubset (the data-fraction sweep)")
+    train_set.update(fraction=float(fraction), seed=int(seed))
+    cfg.randomness = dict(seed=int(seed), deterministic=False)
+
+    max_iters = int(settings.get("max_iters", cfg.train_cfg.max_iters))
+    val_interval = int(settings.get("val_interval", min(cfg.train_cfg.val_interval, max_iters)))
+    warmup = int(settings.get("warmup_iters", cfg.param_scheduler[0]["end"]))
+    if not 0 <= warmup < max_iters:
+        raise ConfigError(f"finetune warmup_iters {warmup} must be below max_iters {max_iters}")
+    cfg.train_cfg.update(max_iters=max_iters, val_interval=val_interval)
+    cfg.param_scheduler = [
+        dict(type="LinearLR", start_factor=1e-3, by_epoch=False, begin=0, end=max(1, warmup)),
+        dict(type="CosineAnnealingLR", eta_min=0.0, by_epoch=False, begin=max(1, warmup), end=max_iters),
+    ]
+    optimizer = cfg.optim_wrapper.optimizer
+    if "lr" in settings:
+        optimizer.lr = float(settings["lr"])
+    if "weight_decay" in settings:
+        optimizer.weight_decay = float(settings["weight_decay"])
+    if "layer_decay" in settings:
+        cfg.optim_wrapper.paramwise_cfg.layer_decay_rate = float(settings["layer_decay"])
+    if gpus:
+        cfg.optim_wrapper.type = "AmpOptimWrapper"
+        cfg.optim_wrapper.dtype = "bfloat16"
+    cfg.default_hooks.checkpoint.interval = val_interval
+    cfg.default_hooks.logger.interval = int(settings.get("log_interval", min(50, val_interval)))
+    if "batch_size" in settings:
+        cfg.train_dataloader.batch_size = int(settings["batch_size"])
+    if "loader_workers" in settings:
+        workers = int(settings["loader_workers"])
+        for key in ("train_dataloader", "val_dataloader", "test_dataloader"):
+            cfg[key].update(num_workers=workers, persistent_workers=workers > 0)
+        if cfg.get("submission"):
+            cfg.submission.dataloader.update(num_workers=workers, persistent_workers=False)
+    if gpus == 0:
+        cfg.env_cfg.dist_cfg = dict(backend="gloo")
+        # DDP over CPU processes: mmengine's default wrapper passes device_ids=[LOCAL_RANK], which CPU modules reject
+        cfg.model_wrapper_cfg = dict(type="MMDistributedDataParallel", device_ids=None, broadcast_buffers=False)
+    cfg.work_dir = os.fspath(work_dir)
+    cfg.run = dict(benchmark=benchmark, size=size, fraction=float(fraction), seed=int(seed))
+    if settings.get("options"):
+        cfg.merge_from_dict(settings["options"])
+    return cfg
+
+
+def write_config(cfg: Any, path: str | Path) -> Path:
+    """Dump ``cfg`` to ``path`` (atomically) as a plain config file the toolboxes' tools run."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_write(path) as handle:
+        handle.write(cfg.pretty_text)
+    return path
+
+
+__all__ = [
+    "BENCHMARKS", "RUN_KEYS", "SETTINGS", "build_config", "even_taps", "read_encoder_arch", "resolve_settings",
+    "write_config",
+]  # fmt: skip

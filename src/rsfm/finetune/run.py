@@ -1,0 +1,136 @@
+"""The fine-tuning stage as the workflow runs it: write the run's config, launch it, collect tidy results.
+
+Launch: one plain process on a CPU or a single GPU; torchrun with one process per GPU on one node; and on several
+nodes, inside a SLURM allocation, one torchrun per node (srun) meeting on the first node, as pretraining does
+(:mod:`rsfm.pretrain.launch`). The processes run :mod:`rsfm.finetune.train`, i.e. the toolbox's own Runner with
+mmengine's ``pytorch`` launcher (DDP).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import subprocess
+import sys
+from contextlib import nullcontext
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from rsfm.errors import ConfigError
+from rsfm.finetune.configs import BENCHMARKS, RUN_KEYS, build_config, resolve_settings, write_config
+from rsfm.io import atomic_write
+from rsfm.models.vit import SIZES
+
+TIDY_COLUMNS = ["benchmark", "size", "params_m", "fraction", "seed", "split", "metric", "value"]
+
+
+def fraction_label(fraction: float) -> str:
+    """How a fraction appears in paths and wildcards: ``1``, ``0.5``, ``0.01``."""
+    return f"{float(fraction):g}"
+
+
+def run_dir(benchmark: str, size: str, fraction: float, seed: int, root: str | Path = "results/finetune") -> Path:
+    return Path(root) / benchmark / size / f"f{fraction_label(fraction)}_s{seed}"
+
+
+def launch_settings(finetune_cfg: dict[str, Any], size: str) -> dict[str, Any]:
+    """``run`` with this size's launch keys from ``per_size`` applied."""
+    per_size = finetune_cfg.get("per_size", {}).get(size, {})
+    return {**finetune_cfg.get("run", {}), **{k: v for k, v in per_size.items() if k in RUN_KEYS}}
+
+
+def finetune(
+    finetune_cfg: dict[str, Any],
+    benchmark: str,
+    size: str,
+    fraction: float,
+    seed: int,
+    *,
+    encoder: str | Path,
+    data_root: str | Path,
+    out_dir: str | Path,
+    log_path: str | Path | None = None,
+) -> dict[str, Any]:
+    """Build and write ``config.py`` in ``out_dir``, train and score the run; returns its ``metrics.json``."""
+    from rsfm.pretrain.launch import launch
+
+    out_dir = Path(out_dir).resolve()
+    launch_cfg = launch_settings(finetune_cfg, size)
+    gpus = int(launch_cfg.get("gpus_per_node", 0))
+    nodes = int(launch_cfg.get("nodes", 1))
+    procs = gpus if gpus else int(launch_cfg.get("processes_per_node", 1))
+    settings = resolve_settings(finetune_cfg, benchmark, size)
+    cfg = build_config(
+        benchmark, size, fraction, seed, encoder=encoder, data_root=Path(data_root).resolve(),
+        work_dir=out_dir / "work", settings=settings, base_dir=finetune_cfg.get("configs", "config/finetune"),
+        gpus=gpus,
+    )  # fmt: skip
+    config_path = write_config(cfg, out_dir / "config.py")
+    log = logging.getLogger("rsfm.finetune")
+    handle = open(log_path, "a") if log_path else None  # noqa: SIM115 (the subprocess writes to it)
+    try:
+        if nodes == 1 and procs == 1:
+            command = [sys.executable, "-m", "rsfm.finetune.train", str(config_path), "--launcher", "none"]
+            log.info("running: %s", " ".join(command))
+            env = dict(os.environ)
+            if not gpus:
+                env.setdefault("CUDA_VISIBLE_DEVICES", "")  # the CPU default stays on the CPU
+            subprocess.run(command, check=True, env=env, stdout=handle, stderr=subprocess.STDOUT if handle else None)
+        else:
+            entry = ["-m", "rsfm.finetune.train", str(config_path), "--launcher", "pytorch"]
+            launch(config_path, {**launch_cfg, "processes_per_node": procs}, log=log, entry=entry, stdout=handle)
+    finally:
+        if handle is not None:
+            handle.close()
+    metrics = out_dir / "metrics.json"
+    if not metrics.is_file():
+        raise RuntimeError(f"the fine-tuning run finished without writing {metrics}; see {log_path or 'its output'}")
+    return json.loads(metrics.read_text())
+
+
+def submission(config_path: str | Path, zip_path: str | Path, *, log_path: str | Path | None = None) -> Path:
+    """The run's test-server export (:mod:`rsfm.finetune.submit`) in a process of its own, output to ``log_path``."""
+    command = [sys.executable, "-m", "rsfm.finetune.submit", str(config_path), str(zip_path)]
+    logging.getLogger("rsfm.finetune").info("running: %s", " ".join(command))
+    with open(log_path, "a") if log_path else nullcontext() as handle:
+        subprocess.run(command, check=True, stdout=handle, stderr=subprocess.STDOUT if handle else None)
+    return Path(zip_path)
+
+
+def collect(metric_files: list[str | Path], out_csv: str | Path) -> pd.DataFrame:
+    """One tidy table of every run's rows (``TIDY_COLUMNS``), with the encoder's parameter count for plotting."""
+    from rsfm.models.accounting import count_params
+
+    rows = []
+    params: dict[str, float] = {}
+    for path in metric_files:
+        result = json.loads(Path(path).read_text())
+        for row in result["rows"]:
+            size = row["size"]
+            if size not in params:
+                params[size] = count_params(size) / 1e6
+            rows.append({**row, "params_m": params[size]})
+    if not rows:
+        raise ConfigError("no fine-tuning results to collect: finetune.sizes/benchmarks/fractions/seeds are empty")
+    table = pd.DataFrame(rows)[TIDY_COLUMNS].sort_values(["benchmark", "params_m", "fraction", "seed", "metric"])
+    with atomic_write(out_csv) as handle:
+        table.to_csv(handle, index=False)
+    return table
+
+
+def check_benchmarks(names: list[str]) -> None:
+    unknown = sorted(set(names) - set(BENCHMARKS))
+    if unknown:
+        raise ConfigError(f"finetune.benchmarks: unknown {unknown}; known: {', '.join(BENCHMARKS)}")
+
+
+def check_sizes(names: list[str]) -> None:
+    unknown = sorted(set(names) - set(SIZES))
+    if unknown:
+        raise ConfigError(f"finetune.sizes: unknown {unknown}; known: {', '.join(SIZES)}")
+
+
+__all__ = ["collect", "finetune", "fraction_label", "launch_settings", "run_dir", "submission"]

@@ -1,0 +1,112 @@
+"""One fine-tuning run with the toolbox's own Runner: train, validate, keep the best and last checkpoints, score.
+
+    python -m rsfm.finetune.train results/finetune/<benchmark>/<size>/f<fraction>_s<seed>/config.py [--launcher ...]
+
+Run as one process, under torchrun (``--launcher pytorch``: one process per GPU, on one or several nodes) or under
+srun (``--launcher slurm``). A rerun resumes from the last checkpoint in the run's folder (``resume = True`` in the
+config). After training, the final model is scored on the config's test split and ``metrics.json`` is written next to
+the config: one row per metric, ``{benchmark, size, fraction, seed, split, metric, value}``, plus the best checkpoint.
+
+Checkpoints are our own files, written by this Runner: they are loaded with ``weights_only=False``. torch >= 2.6
+defaults ``torch.load`` to ``weights_only=True``, which mmengine 0.10.7 does not pass and which rejects the numpy
+and mmengine objects (message hub, meta) in its checkpoints (mmengine issue 1655, fixed after 0.10.7), so resuming
+would fail; mmengine's own extension point, a checkpoint-loader scheme, replaces its local-file loader for that.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import os.path as osp
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from rsfm.io import atomic_write
+
+
+def trust_local_checkpoints() -> None:
+    """Load local checkpoints with ``weights_only=False`` (mmengine's loader for paths without a scheme)."""
+    from mmengine.runner.checkpoint import CheckpointLoader
+
+    @CheckpointLoader.register_scheme(prefixes="", force=True)
+    def load_from_local(filename: str, map_location: Any) -> Any:
+        filename = osp.expanduser(filename)
+        if not osp.isfile(filename):
+            raise FileNotFoundError(f"{filename} can not be found.")
+        return torch.load(filename, map_location=map_location, weights_only=False)
+
+
+def metric_rows(run: dict[str, Any], split: str, metrics: dict[str, Any]) -> list[dict[str, Any]]:
+    """Tidy rows: one per scalar metric (the toolbox's keys, e.g. ``dota/mAP``, ``mIoU``, ``IoU.building``)."""
+    rows = []
+    for name, value in metrics.items():
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            rows.append({**run, "split": split, "metric": name, "value": float(value)})
+    return rows
+
+
+def best_checkpoint(work_dir: str | Path) -> str | None:
+    found = sorted(Path(work_dir).glob("best_*.pth"))
+    return found[-1].name if found else None
+
+
+def run(config_path: str | Path, launcher: str = "none") -> dict[str, Any] | None:
+    """Train and score one run; returns what ``metrics.json`` holds (on the main process; None on the others)."""
+    from mmengine.config import Config
+    from mmengine.dist import barrier, is_main_process
+    from mmengine.runner import Runner
+
+    trust_local_checkpoints()
+    config_path = Path(config_path)
+    cfg = Config.fromfile(str(config_path))
+    cfg.launcher = launcher
+    if launcher == "pytorch" and not torch.cuda.is_available() and not torch.distributed.is_initialized():
+        # mmengine's pytorch launcher pins a CUDA device first; on CPU ranks the group is ours (gloo, torchrun's env)
+        torch.distributed.init_process_group(backend="gloo")
+    run_info = dict(cfg.get("run", {}))
+    runner = Runner.from_cfg(cfg)
+    runner.train()
+    barrier()  # rank 0 writes the last checkpoint, which every rank's test() then resumes from
+    scores = runner.test()
+    if not is_main_process():
+        return None
+    test_split = _split_of(cfg.test_dataloader)
+    result = {
+        "run": run_info,
+        "iterations": int(cfg.train_cfg.max_iters),
+        "best_checkpoint": best_checkpoint(cfg.work_dir),
+        "rows": metric_rows(run_info, test_split, scores),
+    }
+    with atomic_write(config_path.with_name("metrics.json")) as handle:
+        json.dump(result, handle, indent=2)
+    return result
+
+
+def _split_of(dataloader: dict[str, Any]) -> str:
+    """The split a dataloader reads, from its image folder (``val/images/`` -> val, ``img_dir/test`` -> test)."""
+    dataset = dataloader["dataset"]
+    while "dataset" in dataset:
+        dataset = dataset["dataset"]
+    prefix = dataset.get("data_prefix", {}).get("img_path", "")
+    parts = [p for p in prefix.replace("\\", "/").split("/") if p and p not in ("images", "img_dir")]
+    return parts[-1] if parts else "test"
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="Fine-tune one (benchmark, size, fraction, seed) run")
+    parser.add_argument("config", help="the run's config.py (written by the workflow)")
+    parser.add_argument("--launcher", choices=["none", "pytorch", "slurm"], default="none")
+    args = parser.parse_args(argv)
+    if args.launcher == "none":
+        os.environ.setdefault("LOCAL_RANK", "0")
+    run(args.config, args.launcher)
+
+
+if __name__ == "__main__":
+    main()
+
+
+__all__ = ["best_checkpoint", "metric_rows", "run", "trust_local_checkpoints"]

@@ -1,0 +1,273 @@
+"""Fine-tuning as the workflow runs it: generated mm configs, real mmrotate/mmseg runs on synthetic data, resume,
+test-server exports, the tidy table and the figures."""
+
+import json
+import zipfile
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from mmengine.config import Config
+
+from rsfm.config import validate_config
+from rsfm.data import pipeline
+from rsfm.data.annotations import DIOR_R_CLASSES, DOTA_V2_CLASSES
+from rsfm.errors import ConfigError
+from rsfm.finetune.configs import BENCHMARKS, build_config, even_taps, resolve_settings, write_config
+from rsfm.finetune.export import read_task1
+from rsfm.finetune.run import collect, finetune, fraction_label, run_dir, submission
+from rsfm.plots.finetune import metric_vs_fraction, metric_vs_size
+from rsfm.pretrain.engine import RunConfig, build_model, export_encoder
+
+from .conftest import REPO
+
+BASES = REPO / "config/finetune"
+DEFAULT = yaml.safe_load((REPO / "config/config.yaml").read_text())
+
+
+@pytest.fixture(scope="module")
+def encoder(tmp_path_factory):
+    """A freshly initialised tiny 12x4 encoder exported as the pretraining stage does (patch 8, 64 px)."""
+    out = tmp_path_factory.mktemp("encoder")
+    cfg = RunConfig("vit_tiny12x4", "", str(out), img_size=64, patch_size=8, decoder_dim=32, decoder_depth=1)
+    export_encoder(build_model(cfg), cfg, 1, out)
+    return out / "encoder.safetensors"
+
+
+def default_settings(benchmark, size="vit_tiny12x4"):
+    return resolve_settings(DEFAULT["finetune"], benchmark, size)
+
+
+# ---------------------------------------------------------------------------------------------------- base configs
+def test_base_configs_name_the_data_stage_classes():
+    from mmseg.datasets import LoveDADataset, PotsdamDataset
+
+    expected = {
+        "dota_v2": DOTA_V2_CLASSES, "dior_r": DIOR_R_CLASSES, "potsdam": PotsdamDataset.METAINFO["classes"],
+        "loveda": LoveDADataset.METAINFO["classes"],
+    }  # fmt: skip
+    for benchmark, classes in expected.items():
+        cfg = Config.fromfile(str(BASES / f"{benchmark}.py"))
+        assert tuple(cfg.classes) == tuple(classes), benchmark
+        heads = [cfg.model.roi_head.bbox_head] if "roi_head" in cfg.model else [cfg.model.decode_head]
+        assert all(head.num_classes == len(classes) for head in heads)
+        assert cfg.train_dataloader.dataset.type == "FractionSubset"
+
+
+# ---------------------------------------------------------------------------------------------------- generated configs
+@pytest.mark.parametrize("benchmark", sorted(BENCHMARKS))
+def test_generated_config_carries_encoder_input_size_schedule_and_fraction(encoder, tmp_path, benchmark):
+    settings = default_settings(benchmark)
+    cfg = build_config(
+        benchmark, "vit_tiny12x4", 0.25, 3, encoder=encoder, data_root=tmp_path / "data", work_dir=tmp_path / "work",
+        settings=settings, base_dir=BASES,
+    )  # fmt: skip
+    backbone = cfg.model.backbone
+    assert (backbone.arch, backbone.patch_size, backbone.img_size) == ("vit_tiny12x4", 8, 128)
+    assert backbone.pretrained == str(encoder.resolve()) and backbone.window_size == 4
+    train = cfg.train_dataloader
+    assert (train.dataset.fraction, train.dataset.seed, cfg.randomness["seed"]) == (0.25, 3, 3)
+    assert train.dataset.dataset.data_root == str(tmp_path / "data") == cfg.val_dataloader.dataset.data_root
+    assert cfg.train_cfg.max_iters == 12 and cfg.default_hooks.checkpoint.interval == 12
+    assert [s["end"] for s in cfg.param_scheduler] == [2, 12]
+    assert cfg.optim_wrapper.type == "OptimWrapper" and cfg.optim_wrapper.optimizer.lr == 1e-3
+    if BENCHMARKS[benchmark][0] == "mmrotate":
+        assert cfg.model.neck.in_channels == 96 and cfg.model.neck.patch_size == 8
+        assert cfg.model.neck.out_channels == 32 == cfg.model.rpn_head.in_channels  # the default's slim heads
+        scales = [t["scale"] for t in train.dataset.dataset.pipeline if t["type"] == "mmdet.Resize"]
+        assert scales == [(128, 128)]  # 1024 (DOTA) or 800 (DIOR-R) windows scaled like the backbone
+    else:
+        assert backbone.out_indices == even_taps(12) == (2, 5, 8, 11)
+        assert cfg.model.neck.embed_dim == 96 and cfg.model.neck.rescales == [2.0, 1.0, 0.5, 0.25]
+        assert cfg.model.decode_head.in_channels == [96] * 4 and cfg.model.decode_head.norm_cfg.type == "BN"
+        crops = [t["crop_size"] for t in train.dataset.dataset.pipeline if "crop_size" in t]
+        assert crops == [(128, 128)] and cfg.model.data_preprocessor.size == (128, 128)
+    written = write_config(cfg, tmp_path / "run/config.py")
+    again = Config.fromfile(str(written))
+    assert again.model.backbone == cfg.model.backbone and again.run == cfg.run
+
+
+def test_generated_config_on_gpus_uses_bf16_and_syncbn(encoder, tmp_path):
+    cfg = build_config(
+        "potsdam", "vit_tiny12x4", 1.0, 0, encoder=encoder, data_root=tmp_path, work_dir=tmp_path, settings={},
+        base_dir=BASES, gpus=8,
+    )  # fmt: skip
+    assert cfg.optim_wrapper.type == "AmpOptimWrapper" and cfg.optim_wrapper.dtype == "bfloat16"
+    assert cfg.model.decode_head.norm_cfg.type == "SyncBN" and cfg.env_cfg.dist_cfg["backend"] == "nccl"
+    assert cfg.model.backbone.img_size == 512  # the base config's size when the pipeline sets none
+
+
+def test_settings_layer_schedule_benchmark_size():
+    finetune_cfg = {
+        "schedule": {"lr": 1e-4, "max_iters": 100, "options": {"a": 1}},
+        "per_benchmark": {"potsdam": {"max_iters": 50, "options": {"b": 2}}},
+        "per_size": {"vit_l12x4": {"lr": 5e-5, "nodes": 2}},
+    }
+    settings = resolve_settings(finetune_cfg, "potsdam", "vit_l12x4")
+    assert settings == {"lr": 5e-5, "max_iters": 50, "options": {"a": 1, "b": 2}}  # nodes: a launch key
+    assert resolve_settings(finetune_cfg, "loveda", "vit_b12x1")["max_iters"] == 100
+
+
+def test_config_errors_name_the_problem(encoder, tmp_path):
+    common = dict(encoder=encoder, data_root=tmp_path, work_dir=tmp_path, base_dir=BASES)
+    with pytest.raises(ConfigError, match="unknown fine-tuning benchmark 'isaid'"):
+        build_config("isaid", "vit_tiny12x4", 1.0, 0, settings={}, **common)
+    with pytest.raises(ConfigError, match="holds a vit_tiny12x4 encoder, not vit_tiny12x1"):
+        build_config("potsdam", "vit_tiny12x1", 1.0, 0, settings={}, **common)
+    with pytest.raises(ConfigError, match="not a multiple of the encoder's patch size 8"):
+        build_config("potsdam", "vit_tiny12x4", 1.0, 0, settings={"img_size": 100}, **common)
+    with pytest.raises(ConfigError, match=r"unknown settings \['lrr'\]"):
+        build_config("potsdam", "vit_tiny12x4", 1.0, 0, settings={"lrr": 1}, **common)
+    with pytest.raises(ConfigError, match="run the pretraining stage"):
+        build_config("potsdam", "vit_tiny12x4", 1.0, 0, settings={}, **{**common, "encoder": tmp_path / "none"})
+
+
+def test_pipeline_config_checks_sizes_and_benchmarks():
+    config = json.loads(json.dumps(DEFAULT))
+    config["finetune"]["sizes"] = ["vit_b12x1"]
+    config["finetune"]["benchmarks"] = ["dota_v2", "dior_r"]
+    del config["data"]["datasets"]["dior_r"]
+    with pytest.raises(ConfigError) as error:
+        validate_config(config, REPO / "workflow/schemas/config.schema.yaml")
+    assert "'vit_b12x1' is not pretrained here" in str(error.value)
+    assert "'dior_r' needs data.datasets.dior_r" in str(error.value)
+
+
+# ---------------------------------------------------------------------------------------------------- real runs
+@pytest.fixture(scope="module")
+def data_root(tmp_path_factory):
+    """The default config's detection and segmentation sets, synthesized, converted and tiled."""
+    root = tmp_path_factory.mktemp("data")
+    datasets = validate_config(DEFAULT, REPO / "workflow/schemas/config.schema.yaml")["data"]["datasets"]
+    for name in BENCHMARKS:
+        cfg = datasets[name]
+        pipeline.synthesize(name, cfg, root / "raw" / name)
+        pipeline.convert(name, cfg, root / "raw" / name, root / "prepared" / name, workers=2)
+        if pipeline.final_stage(name) == "tiles":
+            pipeline.tile(name, cfg, root / "prepared" / name, root / "tiles" / name, workers=2)
+    return root
+
+
+def quick(max_iters):
+    config = json.loads(json.dumps(DEFAULT["finetune"]))
+    config["schedule"].update(max_iters=max_iters, val_interval=max_iters, warmup_iters=1, log_interval=1)
+    return config
+
+
+@pytest.fixture(scope="module")
+def runs(encoder, data_root, tmp_path_factory):
+    """One 2-iteration run per benchmark through rsfm.finetune.run (as rule finetune), on half the training set."""
+    out = tmp_path_factory.mktemp("runs")
+    results = {}
+    for benchmark in sorted(BENCHMARKS):
+        folder = run_dir(benchmark, "vit_tiny12x4", 0.5, 0, root=out)
+        data = data_root / pipeline.final_stage(benchmark) / benchmark
+        results[benchmark] = (folder, finetune(
+            quick(2), benchmark, "vit_tiny12x4", 0.5, 0, encoder=encoder, data_root=data, out_dir=folder,
+            log_path=out / f"{benchmark}.log",
+        ))  # fmt: skip
+    return results
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("benchmark", sorted(BENCHMARKS))
+def test_run_trains_scores_and_keeps_best_and_last_checkpoints(runs, benchmark):
+    folder, result = runs[benchmark]
+    headline = {"dota_v2": "dota/mAP", "dior_r": "dota/mAP", "potsdam": "mIoU", "loveda": "mIoU"}[benchmark]
+    rows = {row["metric"]: row for row in result["rows"]}
+    assert headline in rows and 0 <= rows[headline]["value"] <= 100
+    assert (
+        rows[headline]["split"] == {"dota_v2": "val", "dior_r": "test", "potsdam": "test", "loveda": "val"}[benchmark]
+    )
+    assert {k: rows[headline][k] for k in ("benchmark", "size", "fraction", "seed")} == {
+        "benchmark": benchmark, "size": "vit_tiny12x4", "fraction": 0.5, "seed": 0,
+    }  # fmt: skip
+    if benchmark in ("potsdam", "loveda"):
+        assert {"OA", "mF1", "IoU.building"} <= set(rows)
+    else:
+        assert any(name.startswith("dota/AP50.") for name in rows)  # per-class AP
+    checkpoints = sorted(p.name for p in (folder / "work").glob("*.pth"))
+    assert checkpoints == sorted([result["best_checkpoint"], "iter_2.pth"])
+    assert json.loads((folder / "metrics.json").read_text()) == result
+    assert Config.fromfile(str(folder / "config.py")).run["fraction"] == 0.5  # the Runner did not rewrite it
+
+
+@pytest.mark.slow
+def test_rerun_resumes_from_the_last_checkpoint(runs, encoder, data_root, tmp_path):
+    # torch >= 2.6 loads with weights_only=True by default, which mmengine 0.10.7's checkpoints do not pass
+    folder, _ = runs["potsdam"]
+    log = tmp_path / "resume.log"
+    result = finetune(
+        quick(3), "potsdam", "vit_tiny12x4", 0.5, 0, encoder=encoder, data_root=data_root / "tiles/potsdam",
+        out_dir=folder, log_path=log,
+    )  # fmt: skip
+    text = log.read_text()
+    assert "resumed epoch: 0, iter: 2" in text and "Iter(train) [3/3]" in text and "Iter(train) [1/3]" not in text
+    assert (folder / "work/iter_3.pth").is_file() and not (folder / "work/iter_2.pth").exists()  # last only
+    assert result["iterations"] == 3
+
+
+@pytest.mark.slow
+def test_two_processes_train_with_ddp_through_torchrun(encoder, data_root, tmp_path):
+    # the multi-GPU / multi-node path (torchrun, mmengine's pytorch launcher, DDP), here 2 CPU processes on gloo
+    config = quick(2)
+    config["run"] = {"nodes": 1, "gpus_per_node": 0, "processes_per_node": 2}
+    log = tmp_path / "ddp.log"
+    result = finetune(
+        config, "potsdam", "vit_tiny12x4", 1.0, 0, encoder=encoder, data_root=data_root / "tiles/potsdam",
+        out_dir=tmp_path / "run", log_path=log,
+    )  # fmt: skip
+    text = log.read_text()
+    assert "Distributed launcher: pytorch" in text and "GPU number: 2" in text  # mmengine: the world size
+    assert "Distributed training: True" in text and "Iter(train) [2/2]" in text
+    assert any(row["metric"] == "mIoU" for row in result["rows"])
+
+
+@pytest.mark.slow
+def test_test_server_exports(runs, tmp_path):
+    dota = submission(runs["dota_v2"][0] / "config.py", tmp_path / "dota.zip", log_path=tmp_path / "dota.log")
+    with zipfile.ZipFile(dota) as archive:
+        names = archive.namelist()
+    assert sorted(names) == sorted(f"Task1_{c}.txt" for c in DOTA_V2_CLASSES)  # one file per class, flat
+    detections = read_task1(dota)  # parses; image ids are full scenes, not windows
+    assert all("__" not in image for image in detections)
+    loveda = submission(runs["loveda"][0] / "config.py", tmp_path / "loveda.zip", log_path=tmp_path / "loveda.log")
+    with zipfile.ZipFile(loveda) as archive:
+        pngs = archive.namelist()
+        assert pngs and all("/" not in n and n.endswith(".png") for n in pngs)
+        from io import BytesIO
+
+        from PIL import Image
+
+        mask = np.asarray(Image.open(BytesIO(archive.read(pngs[0]))))
+    assert mask.ndim == 2 and mask.max() <= 6
+    assert not list(tmp_path.glob(".submission-*"))  # scratch removed
+
+
+# ---------------------------------------------------------------------------------------------------- table and figures
+def test_table_and_figures_from_tidy_rows(tmp_path):
+    files = []
+    rng = np.random.default_rng(0)
+    for benchmark, metric in (("dior_r", "dota/mAP"), ("potsdam", "mIoU")):
+        for size in ("vit_tiny12x1", "vit_tiny12x4"):
+            for fraction in (0.1, 1.0):
+                for seed in (0, 1):
+                    run = {"benchmark": benchmark, "size": size, "fraction": fraction, "seed": seed}
+                    rows = [{**run, "split": "test", "metric": m, "value": float(rng.uniform(0, 100))}
+                            for m in (metric, "other")]  # fmt: skip
+                    path = run_dir(benchmark, size, fraction, seed, root=tmp_path) / "metrics.json"
+                    path.parent.mkdir(parents=True)
+                    path.write_text(json.dumps({"run": run, "rows": rows}))
+                    files.append(path)
+    table = collect(files, tmp_path / "metrics.csv")
+    assert len(table) == 2 * 2 * 2 * 2 * 2
+    assert list(pd.read_csv(tmp_path / "metrics.csv").columns) == [
+        "benchmark", "size", "params_m", "fraction", "seed", "split", "metric", "value",
+    ]  # fmt: skip
+    params = table.groupby("size")["params_m"].first()
+    assert params["vit_tiny12x4"] > 3 * params["vit_tiny12x1"]  # four parallel branches per block
+    for draw, name in ((metric_vs_size, "size.png"), (metric_vs_fraction, "fraction.png")):
+        draw(tmp_path / "metrics.csv", tmp_path / name)
+        assert (tmp_path / name).stat().st_size > 10_000
+    assert fraction_label(1.0) == "1" and fraction_label(0.05) == "0.05"
