@@ -29,6 +29,17 @@ def count_flops(name: str, img_size: int = 224, batch: int = 1) -> int:
     return counter.get_total_flops()
 
 
+def model_flops(model: torch.nn.Module, img_size: int = 224, in_chans: int = 3) -> int:
+    """Forward FLOPs of one image through any model (e.g. a slimmed encoder), counted on a meta-device copy."""
+    import copy
+
+    meta = copy.deepcopy(model).to("meta")
+    counter = FlopCounterMode(display=False)
+    with counter, torch.no_grad():
+        meta(torch.empty(1, in_chans, img_size, img_size, device="meta"))
+    return counter.get_total_flops()
+
+
 def size_table(names: list[str] | None = None) -> list[dict]:
     rows = []
     for name in names or list(SIZES):

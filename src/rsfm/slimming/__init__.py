@@ -1,0 +1,1 @@
+"""Post-hoc width slimming, probes on frozen features, redundancy analyses and slimmable training (paper 2)."""
