@@ -19,3 +19,26 @@ os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO / "src"), os.e
 @pytest.fixture
 def rng() -> np.random.Generator:
     return np.random.default_rng(0)
+
+
+@pytest.fixture(scope="session")
+def default_data(tmp_path_factory) -> Path:
+    """The default config's datasets as the data stage leaves them (synthesized, converted, tiled), made once per
+    session on demand: ``default_data / <final stage> / <name>``."""
+    import yaml
+
+    from rsfm.config import validate_config
+    from rsfm.data import pipeline
+
+    root = tmp_path_factory.mktemp("default_data")
+    config = validate_config(
+        yaml.safe_load((REPO / "config/config.yaml").read_text()), REPO / "workflow/schemas/config.schema.yaml"
+    )
+    for name, cfg in config["data"]["datasets"].items():
+        if name == "millionaid":
+            continue  # pretraining shards: tests that need them write their own, smaller ones
+        pipeline.synthesize(name, cfg, root / "raw" / name)
+        pipeline.convert(name, cfg, root / "raw" / name, root / "prepared" / name, workers=2)
+        if pipeline.final_stage(name) == "tiles":
+            pipeline.tile(name, cfg, root / "prepared" / name, root / "tiles" / name, workers=2)
+    return root

@@ -136,17 +136,8 @@ def test_pipeline_config_checks_sizes_and_benchmarks():
 
 # ---------------------------------------------------------------------------------------------------- real runs
 @pytest.fixture(scope="module")
-def data_root(tmp_path_factory):
-    """The default config's detection and segmentation sets, synthesized, converted and tiled."""
-    root = tmp_path_factory.mktemp("data")
-    datasets = validate_config(DEFAULT, REPO / "workflow/schemas/config.schema.yaml")["data"]["datasets"]
-    for name in BENCHMARKS:
-        cfg = datasets[name]
-        pipeline.synthesize(name, cfg, root / "raw" / name)
-        pipeline.convert(name, cfg, root / "raw" / name, root / "prepared" / name, workers=2)
-        if pipeline.final_stage(name) == "tiles":
-            pipeline.tile(name, cfg, root / "prepared" / name, root / "tiles" / name, workers=2)
-    return root
+def data_root(default_data):
+    return default_data
 
 
 def quick(max_iters):

@@ -2,30 +2,13 @@
 
 import numpy as np
 import pytest
-import yaml
 
-from rsfm.config import validate_config
-from rsfm.data import pipeline
 from rsfm.data.annotations import DIOR_R_CLASSES, DOTA_V2_CLASSES
-
-from .conftest import REPO
 
 
 @pytest.fixture(scope="module")
-def prepared(tmp_path_factory):
-    """Synthesize, convert and tile the default config's detection and segmentation sets once."""
-    root = tmp_path_factory.mktemp("data")
-    config = validate_config(
-        yaml.safe_load((REPO / "config/config.yaml").read_text()), REPO / "workflow/schemas/config.schema.yaml"
-    )
-    datasets = config["data"]["datasets"]
-    for name in ("dota_v2", "dior_r", "potsdam", "loveda"):
-        cfg = datasets[name]
-        pipeline.synthesize(name, cfg, root / "raw" / name)
-        pipeline.convert(name, cfg, root / "raw" / name, root / "prepared" / name, workers=2)
-        if pipeline.final_stage(name) == "tiles":
-            pipeline.tile(name, cfg, root / "prepared" / name, root / "tiles" / name, workers=2)
-    return root
+def prepared(default_data):
+    return default_data
 
 
 @pytest.mark.parametrize(("name", "classes"), [("dota_v2", DOTA_V2_CLASSES), ("dior_r", DIOR_R_CLASSES)])

@@ -96,23 +96,8 @@ def test_power_law_spectrum_slope_and_known_effective_dimension():
 
 # ---------------------------------------------------------------------------------------------------- feature sweep
 @pytest.fixture(scope="module")
-def classification_sets(tmp_path_factory):
-    import yaml
-
-    from rsfm.config import validate_config
-    from rsfm.data import pipeline
-
-    from .conftest import REPO
-
-    root = tmp_path_factory.mktemp("cls")
-    config = validate_config(
-        yaml.safe_load((REPO / "config/config.yaml").read_text()), REPO / "workflow/schemas/config.schema.yaml"
-    )
-    for name in ("eurosat", "geobench_m_bigearthnet"):
-        cfg = config["data"]["datasets"][name]
-        pipeline.synthesize(name, cfg, root / "raw" / name)
-        pipeline.convert(name, cfg, root / "raw" / name, root / "prepared" / name, workers=1)
-    return root / "prepared"
+def classification_sets(default_data):
+    return default_data / "prepared"
 
 
 def test_sweep_caches_features_per_width_with_falling_flops(classification_sets, tmp_path):
