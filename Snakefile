@@ -11,6 +11,7 @@ include: "rules/common.smk"
 include: "rules/data.smk"
 include: "rules/pretrain.smk"
 include: "rules/finetune.smk"
+include: "rules/slimming.smk"
 
 
 rule all:

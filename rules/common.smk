@@ -20,6 +20,8 @@ DATASETS = CFG["data"]["datasets"]
 WORKERS = CFG["data"]["workers"]
 PRETRAIN = CFG.get("pretrain", {})
 FINETUNE = CFG.get("finetune", {})
+SLIMMING = CFG.get("slimming", {})
+SLIM_FIGURES = ["retention_vs_compute", "per_model", "knn_vs_linear", "ablations", "scaled_models", "redundancy_curves"]
 
 
 def datasets_with(source):
@@ -108,9 +110,42 @@ def finetune_gres(size, gpus=None):
     return f"gpu:{count}" if count else ""
 
 
+def slim_encoder_files(encoder):
+    """Inputs of an encoder of the study: our exported encoders; external checkpoints are checked by the job,
+    which says where to download a missing one."""
+    if SLIMMING["encoders"][encoder].get("source", "pretrain") != "pretrain":
+        return []
+    return [f"results/pretrain/{encoder}/encoder.safetensors", f"results/pretrain/{encoder}/encoder.json"]
+
+
+def slim_outputs(pattern):
+    return [
+        pattern.format(encoder=e, dataset=d)
+        for e in SLIMMING.get("encoders", {})
+        for d in SLIMMING.get("datasets", [])
+    ]
+
+
+def slim_targets():
+    if not slim_outputs("{encoder}{dataset}"):
+        return []
+    tables = ["results/slimming/probes.csv", "results/slimming/redundancy.csv", "results/slimming/spectra.csv"]
+    return tables + [f"results/figures/slim_{figure}.png" for figure in SLIM_FIGURES]
+
+
+def slim_resource(key):
+    defaults = {"cpus_per_task": 1, "mem_mb": 4000, "runtime": 60}
+    return SLIMMING.get("run", {}).get(key, defaults.get(key))
+
+
+def slim_gres():
+    gpus = slim_resource("gpus") or 0
+    return f"gpu:{gpus}" if gpus else ""
+
+
 def all_targets():
     data = ["results/data/summary.csv", "results/data/summary.md", "results/figures/data_samples.png"]
-    return data + pretrain_targets() + finetune_targets()
+    return data + pretrain_targets() + finetune_targets() + slim_targets()
 
 
 def pretrain_resource(size, key):

@@ -9,6 +9,8 @@ import pytest
 
 from .conftest import REPO
 
+SLIM_FIGURES = ("retention_vs_compute", "per_model", "knn_vs_linear", "ablations", "scaled_models", "redundancy_curves")
+
 
 def snakemake(*args, cwd=REPO, check=True):
     result = subprocess.run(
@@ -37,6 +39,8 @@ def test_default_plans_synthetic_data_stage(tmp_path):
     assert jobs["finetune"] == 2 * 4 * 2  # sizes x benchmarks x fractions, one seed
     assert jobs["finetune_submission"] == 2 * 2  # DOTA v2.0 and LoveDA test servers, per size
     assert jobs["finetune_table"] == jobs["finetune_vs_size"] == jobs["finetune_vs_fraction"] == 1
+    assert jobs["slim_features"] == jobs["slim_probe"] == jobs["slim_redundancy"] == 2 * 3  # encoders x datasets
+    assert all(jobs[f"slim_{figure}"] == 1 for figure in SLIM_FIGURES)
 
 
 def test_paper_plans_download_verify_extract_convert_tile_for_every_dataset(tmp_path):
@@ -59,6 +63,7 @@ def test_paper_plans_download_verify_extract_convert_tile_for_every_dataset(tmp_
     assert fractions == {"0.01", "0.05", "0.1", "0.25", "0.5", "1"}
     g_runs = [res for wc, res in runs if "size=vit_g12x4" in wc]
     assert all("nodes=2" in res and "tasks=2" in res for res in g_runs)
+    assert jobs["slim_features"] == 7 * 4  # our 4 sizes + 3 external encoders x 4 GEO-Bench tasks
 
 
 def test_bad_config_key_stops_before_any_job(tmp_path):
@@ -99,6 +104,10 @@ def test_default_workflow_end_to_end(tmp_path):
     for size in ("vit_tiny12x1", "vit_tiny12x4"):
         for server in ("dota_v2", "loveda"):
             assert (tmp_path / f"results/finetune/{server}/{size}/f1_s0/submission.zip").stat().st_size > 0
+    probes = pd.read_csv(tmp_path / "results/slimming/probes.csv")
+    assert len(probes["width"].unique()) >= 8 and set(probes["encoder"]) == {"vit_tiny12x1", "vit_tiny12x4"}
+    for figure in SLIM_FIGURES:
+        assert (tmp_path / f"results/figures/slim_{figure}.png").stat().st_size > 10_000
     again = snakemake("-n", *args)
     assert "Nothing to be done" in again.stdout + again.stderr
 

@@ -111,6 +111,17 @@ def _check_consistency(config: Mapping[str, Any]) -> list[str]:
     for benchmark in finetune.get("benchmarks", []):
         if benchmark not in datasets:
             problems.append(f"config key 'finetune.benchmarks': {benchmark!r} needs data.datasets.{benchmark}")
+    slimming = config.get("slimming", {})
+    for name, entry in slimming.get("encoders", {}).items():
+        if entry.get("source", "pretrain") == "pretrain" and name not in pretrained:
+            problems.append(f"config key 'slimming.encoders.{name}': source pretrain needs {name!r} in pretrain.sizes")
+        if entry.get("source") == "file" and not {"path", "arch"} <= set(entry):
+            problems.append(f"config key 'slimming.encoders.{name}': source file needs `path` and `arch`")
+    for dataset in slimming.get("datasets", []):
+        if dataset not in datasets:
+            problems.append(f"config key 'slimming.datasets': {dataset!r} needs data.datasets.{dataset}")
+    if slimming.get("encoders") and 1.0 not in slimming.get("widths", []):
+        problems.append("config key 'slimming.widths' must include 1.0 (retention is relative to the full width)")
     return problems
 
 

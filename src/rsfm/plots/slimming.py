@@ -1,0 +1,141 @@
+"""Paper 2's figures from the slimming study's tidy tables (rsfm.slimming.run), one function per figure.
+
+Retention is a probe's metric at width s over its metric at full width; relative compute is FLOPs(s) / FLOPs(1).
+Unless a figure says otherwise it shows the k-NN probe of the paper's slimming rule (variant ``first-all``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from rsfm.io import atomic_write
+
+MAIN = "first-all"
+
+
+def _figure(panels: int, width: float = 3.4, height: float = 2.8, cols: int = 4):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+
+    sns.set_theme(style="whitegrid", context="paper")
+    cols = max(1, min(cols, panels))
+    rows = -(-panels // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(width * cols, height * rows), squeeze=False)
+    for ax in axes.flat[panels:]:
+        ax.set_visible(False)
+    return fig, list(axes.flat)
+
+
+def _save(fig, figure: str | Path) -> None:
+    import matplotlib.pyplot as plt
+
+    fig.tight_layout()
+    with atomic_write(figure, "wb") as handle:
+        fig.savefig(handle, format="png", dpi=130)
+    plt.close(fig)
+
+
+def _main_knn(table: pd.DataFrame) -> pd.DataFrame:
+    return table[(table["variant"] == MAIN) & (table["probe"] == "knn")]
+
+
+def retention_vs_compute(probes_csv: str | Path, figure: str | Path) -> None:
+    """Retention in 10%-wide bins of relative compute, mean +/- 2 SD over encoders, datasets and seeds, per group
+    (paper 2's headline figure: RS models against the ImageNet MAE)."""
+    table = _main_knn(pd.read_csv(probes_csv)).copy()
+    table["bin"] = np.minimum(np.floor(table["rel_flops"] * 10), 9) / 10 + 0.05
+    stats = table.groupby(["group", "bin"])["retention"].agg(["mean", "std"]).reset_index().fillna(0.0)
+    fig, (ax,) = _figure(1, width=5.0, height=3.4)
+    for i, (group, rows) in enumerate(stats.groupby("group")):
+        ax.errorbar(rows["bin"] + (i - 0.5) * 0.01, rows["mean"], yerr=2 * rows["std"], marker="o", capsize=3,
+                    label=group)  # fmt: skip
+    ax.set(xlabel="relative compute (FLOPs, 10% bins)", ylabel="k-NN retention (mean +/- 2 SD)", xlim=(0, 1))
+    ax.axhline(1.0, color="0.6", linewidth=0.8, linestyle=":")
+    ax.legend()
+    _save(fig, figure)
+
+
+def _curves(
+    table: pd.DataFrame, figure: str | Path, hue: str, panel: str, x: str = "rel_flops",
+    xlabel: str = "relative compute (FLOPs)", hue_order: list | None = None, style: str | None = None,
+) -> None:  # fmt: skip
+    import seaborn as sns
+
+    panels = sorted(table[panel].unique())
+    fig, axes = _figure(len(panels))
+    for index, (ax, name) in enumerate(zip(axes, panels, strict=False)):
+        rows = table[table[panel] == name]
+        sns.lineplot(data=rows, x=x, y="retention", hue=hue, hue_order=hue_order, style=style, marker="o",
+                     errorbar="sd", ax=ax, legend=index == 0)  # fmt: skip
+        ax.set_xscale("log")
+        ax.set(xlabel=xlabel, ylabel="retention", title=str(name))
+        ax.axhline(1.0, color="0.6", linewidth=0.8, linestyle=":")
+    _save(fig, figure)
+
+
+def per_model_curves(probes_csv: str | Path, figure: str | Path, keep: Callable | None = None) -> None:
+    """k-NN retention against relative compute, one line per encoder, one panel per dataset."""
+    table = _main_knn(pd.read_csv(probes_csv))
+    if keep is not None:
+        table = table[keep(table)]
+    order = list(table[table["width"] == 1.0].sort_values("params_m")["encoder"].unique())
+    _curves(table, figure, hue="encoder", panel="dataset", hue_order=order)
+
+
+def scaled_models(probes_csv: str | Path, figure: str | Path) -> None:
+    """Our pretrained sizes only (12x1 against 12xK widened ones): does widening by parallel branches add
+    redundancy? (a figure neither paper has)."""
+    per_model_curves(probes_csv, figure, keep=lambda t: t["group"] == "RS (ours)")
+
+
+def knn_vs_linear(probes_csv: str | Path, figure: str | Path) -> None:
+    table = pd.read_csv(probes_csv)
+    _curves(table[table["variant"] == MAIN], figure, hue="probe", panel="dataset", style="encoder")
+
+
+def ablations(probes_csv: str | Path, figure: str | Path) -> None:
+    """k-NN retention against width for the selection (first/last/random) and layer-type (attention/MLP only)
+    variants, one panel per encoder, datasets and seeds pooled."""
+    table = pd.read_csv(probes_csv)
+    table = table[table["probe"] == "knn"]
+    order = [MAIN, *sorted(set(table["variant"]) - {MAIN})]
+    _curves(table, figure, hue="variant", panel="encoder", x="width", xlabel="width factor s", hue_order=order)
+
+
+def redundancy_curves(redundancy_csv: str | Path, spectra_csv: str | Path, figure: str | Path) -> None:
+    """Mean |correlation|, EVR log-log slope and effective dimension against width, and the full-width spectra."""
+    import seaborn as sns
+
+    table, spectra = pd.read_csv(redundancy_csv), pd.read_csv(spectra_csv)
+    labels = {"mean_abs_corr": "mean |correlation|", "evr_slope": "EVR log-log slope",
+              "effective_dim": "effective dimension"}  # fmt: skip
+    fig, axes = _figure(4)
+    for ax, (measure, label) in zip(axes, labels.items(), strict=False):
+        rows = table[table["measure"] == measure]
+        sns.lineplot(data=rows, x="width", y="value", hue="encoder", style="dataset", marker="o", ax=ax,
+                     legend=measure == "mean_abs_corr")  # fmt: skip
+        ax.set_xscale("log")
+        ax.set(xlabel="width factor s", ylabel=label)
+    full = spectra[spectra["width"] == 1.0]
+    sns.lineplot(data=full, x="component", y="ratio", hue="encoder", style="dataset", ax=axes[3], legend=False)
+    axes[3].set(xscale="log", yscale="log", xlabel="principal component", ylabel="explained variance ratio (s = 1)")
+    _save(fig, figure)
+
+
+FIGURES = {
+    "retention_vs_compute": retention_vs_compute,
+    "per_model": per_model_curves,
+    "knn_vs_linear": knn_vs_linear,
+    "ablations": ablations,
+    "scaled_models": scaled_models,
+}
+
+__all__ = ["FIGURES", "ablations", "knn_vs_linear", "per_model_curves", "redundancy_curves", "retention_vs_compute",
+           "scaled_models"]  # fmt: skip

@@ -1,0 +1,129 @@
+"""The encoders a slimming study probes: ours (exported by the pretraining stage) and external checkpoints on disk.
+
+An encoder entry of the config (``slimming.encoders.<name>``):
+
+- ``source: pretrain`` - ``results/pretrain/<name>/encoder.safetensors`` + ``encoder.json`` of this workflow;
+- ``source: file`` - a local checkpoint ``path`` holding a timm ``arch`` (e.g. ``vit_base_patch16_224`` for the
+  ImageNet MAE ViT-B/16, ``vit_small_patch16_224`` with ``in_chans: 13`` for SSL4EO-S12 MoCo/DINO). The state dict
+  may sit under ``model``, ``state_dict`` or ``teacher`` and carry a prefix (``module.``, ``backbone.``,
+  ``encoder.``); a given ``prefix`` selects exactly the keys under it (e.g. ``module.base_encoder.`` of a MoCo v3
+  checkpoint, leaving its momentum encoder out); keys of heads and decoders are dropped, and every
+  encoder weight must be found (the load is strict otherwise). A missing file stops with the ``url`` to fetch it from
+  and the path to put it at.
+
+Adding another model (DOFA, Prithvi-EO-2.0, TerraMind, ...): any checkpoint whose encoder is a timm
+``VisionTransformer`` loads this way with its ``arch``, ``in_chans``, ``img_size``, band order and normalisation in
+the config; an encoder with other layer types needs a slicing rule for those layers in :mod:`rsfm.slimming.slim`.
+
+Input settings of an entry (all optional): ``img_size``, ``pool`` (``mean`` or ``cls``), ``bands`` (per dataset
+layout: ``class_folders`` channel indices, ``geobench`` band names, in the order the encoder expects), ``scale``
+(per layout), ``mean`` and ``std`` (per band, after scaling).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from rsfm.errors import ConfigError, DataError
+from rsfm.slimming.features import EncoderInput
+
+PREFIXES = ("module.", "backbone.", "encoder.", "model.")
+DROPPED = ("head.", "fc_norm.", "decoder", "mask_token", "projector", "predictor", "momentum")
+
+
+def encoder_input(entry: dict[str, Any], default_img_size: int) -> EncoderInput:
+    options = {k: entry[k] for k in ("bands", "mean", "std", "pool") if k in entry}
+    if "scale" in entry:
+        options["scale"] = {**EncoderInput().scale, **entry["scale"]}
+    return EncoderInput(img_size=int(entry.get("img_size", default_img_size)), **options)
+
+
+def load_pretrained(name: str, pretrain_dir: str | Path = "results/pretrain") -> tuple[nn.Module, dict[str, Any]]:
+    """One of our encoders, as the pretraining stage exported it (strict load)."""
+    from safetensors.torch import load_file
+
+    from rsfm.models.vit import create_encoder
+
+    folder = Path(pretrain_dir) / name
+    weights, arch_file = folder / "encoder.safetensors", folder / "encoder.json"
+    if not weights.is_file() or not arch_file.is_file():
+        raise ConfigError(f"{weights} is missing: pretrain {name} first (rule pretrain), or list it as source: file")
+    arch = json.loads(arch_file.read_text())
+    model = create_encoder(arch["model"], img_size=arch["img_size"], patch_size=arch["patch_size"],
+                           dynamic_img_size=True)  # fmt: skip
+    model.load_state_dict(load_file(str(weights)), strict=True)
+    return model.eval(), arch
+
+
+def _state_dict(checkpoint: Any, prefix: str | None) -> dict[str, torch.Tensor]:
+    state = checkpoint
+    for key in ("model", "state_dict", "teacher"):
+        if isinstance(state, dict) and key in state and isinstance(state[key], dict):
+            state = state[key]
+            break
+    out = {}
+    for key, value in state.items():
+        if prefix:  # e.g. MoCo v3's "module.base_encoder.": only that encoder, not the momentum copy
+            if not key.startswith(prefix):
+                continue
+            key = key[len(prefix) :]
+        else:
+            key = next((key[len(p) :] for p in PREFIXES if key.startswith(p)), key)
+        if not key.startswith(DROPPED):
+            out[key] = value
+    return out
+
+
+def load_file_encoder(name: str, entry: dict[str, Any]) -> nn.Module:
+    """An external encoder from a local checkpoint (see the module docstring)."""
+    import timm
+
+    path = Path(entry["path"]).expanduser()
+    if not path.is_file():
+        source = entry.get("url", "the model's release page")
+        raise ConfigError(f"encoder {name}: checkpoint {path} is missing. Download it from {source} and save it as "
+                          f"{path.resolve()}.")  # fmt: skip
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as error:  # any unreadable file: say which and why
+        raise DataError(f"encoder {name}: cannot read {path} ({error}); re-download it") from error
+    model = timm.create_model(
+        entry["arch"], pretrained=False, num_classes=0, in_chans=int(entry.get("in_chans", 3)),
+        img_size=int(entry.get("img_size", 224)), dynamic_img_size=True,
+    )  # fmt: skip
+    state = _state_dict(checkpoint, entry.get("prefix"))
+    hint = "check arch, in_chans, img_size and prefix"
+    try:
+        result = model.load_state_dict(state, strict=False)
+    except RuntimeError as error:  # shapes that differ
+        first = str(error).split("\n\tsize mismatch for ", 2)[1:2]
+        raise DataError(f"encoder {name}: {path} does not fit timm {entry['arch']}: {first or error}; {hint}") from None
+    if result.missing_keys or result.unexpected_keys:
+        raise DataError(
+            f"encoder {name}: {path} does not fit timm {entry['arch']}: missing {result.missing_keys[:6]}, unexpected "
+            f"{result.unexpected_keys[:6]}; {hint}"
+        )
+    return model.eval()
+
+
+def load_encoder(
+    name: str, entry: dict[str, Any], pretrain_dir: str | Path = "results/pretrain"
+) -> tuple[nn.Module, EncoderInput]:
+    """The encoder of a config entry and how to feed it."""
+    source = entry.get("source", "pretrain")
+    if source == "pretrain":
+        model, arch = load_pretrained(name, pretrain_dir)
+        return model, encoder_input(entry, arch["img_size"])
+    if source == "file":
+        if "arch" not in entry or "path" not in entry:
+            raise ConfigError(f"encoder {name}: source file needs `path` and `arch` (a timm model name)")
+        return load_file_encoder(name, entry), encoder_input(entry, 224)
+    raise ConfigError(f"encoder {name}: unknown source {source!r} (pretrain or file)")
+
+
+__all__ = ["encoder_input", "load_encoder", "load_file_encoder", "load_pretrained"]
