@@ -120,9 +120,7 @@ def slim_encoder_files(encoder):
 
 def slim_outputs(pattern):
     return [
-        pattern.format(encoder=e, dataset=d)
-        for e in SLIMMING.get("encoders", {})
-        for d in SLIMMING.get("datasets", [])
+        pattern.format(encoder=e, dataset=d) for e in SLIMMING.get("encoders", {}) for d in SLIMMING.get("datasets", [])
     ]
 
 
