@@ -3,9 +3,11 @@
     python -m rsfm.finetune.train results/finetune/<benchmark>/<size>/f<fraction>_s<seed>/config.py [--launcher ...]
 
 Run as one process, under torchrun (``--launcher pytorch``: one process per GPU, on one or several nodes) or under
-srun (``--launcher slurm``). A rerun resumes from the last checkpoint in the run's folder (``resume = True`` in the
-config). After training, the final model is scored on the config's test split and ``metrics.json`` is written next to
-the config: one row per metric, ``{benchmark, size, fraction, seed, split, metric, value}``, plus the best checkpoint.
+srun (``--launcher slurm``). Checkpoints and the toolbox's logs go to the config's ``work_dir`` (``work/`` beside the
+config, so the Runner's own copy of the config does not overwrite ours); a rerun resumes from the last checkpoint
+there (``resume = True`` in the config). After training, the final model is scored on the config's test split and
+``metrics.json`` is written next to the config: one row per metric, ``{benchmark, size, fraction, seed, split,
+metric, value}``, plus the best checkpoint.
 
 Checkpoints are our own files, written by this Runner: they are loaded with ``weights_only=False``. torch >= 2.6
 defaults ``torch.load`` to ``weights_only=True``, which mmengine 0.10.7 does not pass and which rejects the numpy
