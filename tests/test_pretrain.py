@@ -136,6 +136,23 @@ def test_bf16_run_trains_and_exports_fp32(shards, tmp_path):
     assert {t.dtype for t in load_file(tmp_path / "bf16/encoder.safetensors").values()} == {torch.float32}
 
 
+def test_slimmable_sandwich_run_exports_a_plain_encoder(shards, tmp_path):
+    # learned slimmable training (paper 2) in the same engine: full, smallest and random widths every step
+    run = write_run(tmp_path / "s.json", shards, tmp_path / "s", epochs=1, global_batch=8, micro_batch=8,
+                    slimmable={"smallest": 0.25, "random_widths": 1})  # fmt: skip
+    subprocess.run(torchrun_args(run, nproc_per_node=1), env=cpu_env(), check=True, timeout=600, capture_output=True)
+    metrics = pd.read_csv(tmp_path / "s/metrics.csv")
+    assert len(metrics) == 6 and np.isfinite(metrics["loss"]).all()
+    from safetensors.torch import load_file
+
+    from rsfm.models.vit import create_encoder
+
+    encoder = create_encoder("vit_tiny12x1", img_size=64, patch_size=8)
+    encoder.load_state_dict(load_file(tmp_path / "s/encoder.safetensors"), strict=True)  # exports like any run
+    arch = json.loads((tmp_path / "s/encoder.json").read_text())
+    assert arch["pretraining"]["slimmable"] == {"smallest": 0.25, "random_widths": 1}
+
+
 @pytest.mark.slow
 def test_kill_and_resume_matches_uninterrupted_run(shards, tmp_path):
     # 48 images / global batch 8 = 6 steps per epoch, 5 epochs = 30 steps; 2 ranks x 2 micro-batches of 2

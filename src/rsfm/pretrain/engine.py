@@ -62,6 +62,8 @@ class RunConfig:
     precision: str = "auto"  # auto = bf16 on GPU, fp32 on CPU
     activation_checkpointing: bool = False
     compile: bool = False  # torch.compile each transformer block (fuses norms, GELU, residuals; first steps slower)
+    # learned slimmable training (sandwich rule): {"smallest": 0.25, "random_widths": 2}; None = plain MAE
+    slimmable: dict[str, Any] | None = None
     checkpoint_every: int = 1000
     keep_checkpoints: int = 2
     log_every: int = 10
@@ -102,7 +104,8 @@ def param_groups(model: torch.nn.Module, weight_decay: float) -> list[dict[str, 
     return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
 
 
-def build_model(cfg: RunConfig) -> MaskedAutoencoder:
+def build_model(cfg: RunConfig) -> torch.nn.Module:
+    """The MAE of ``cfg`` (a :class:`~rsfm.slimming.slimmable.SlimmableMAE` around it with ``cfg.slimmable``)."""
     if cfg.model not in SIZES:
         raise ConfigError(f"unknown model size {cfg.model!r}; known: {', '.join(SIZES)}")
     torch.manual_seed(cfg.seed)  # identical initial weights on every rank
@@ -112,6 +115,15 @@ def build_model(cfg: RunConfig) -> MaskedAutoencoder:
         encoder, decoder_dim=cfg.decoder_dim, decoder_depth=cfg.decoder_depth, decoder_heads=cfg.decoder_heads,
         mask_ratio=cfg.mask_ratio, norm_pix_loss=cfg.norm_pix_loss,
     )  # fmt: skip
+    if cfg.slimmable:
+        from rsfm.slimming.slimmable import SlimmableMAE
+
+        unknown = set(cfg.slimmable) - {"smallest", "random_widths"}
+        if unknown or not 0 < float(cfg.slimmable.get("smallest", 0.25)) < 1:
+            raise ConfigError(f"slimmable: keys smallest (in (0, 1)) and random_widths, got {cfg.slimmable}")
+        if cfg.compile:
+            raise ConfigError("slimmable training changes widths every step: turn compile off for it")
+        return SlimmableMAE(model)
     if cfg.compile:
         # Block by block: every encoder (and decoder) block has the same shapes, so one graph serves them all, and
         # the parameter names, hence checkpoints and the exported encoder, stay those of the plain model.
@@ -133,7 +145,7 @@ def train_flops_per_image(model: MaskedAutoencoder, img_size: int) -> float:
     return 3.0 * counter.get_total_flops()
 
 
-def export_encoder(model: MaskedAutoencoder, cfg: RunConfig, steps: int, out_dir: Path) -> None:
+def export_encoder(model: torch.nn.Module, cfg: RunConfig, steps: int, out_dir: Path) -> None:
     """encoder.safetensors (fp32) + encoder.json (architecture), each written under a temporary name first."""
     from safetensors.torch import save_file
 
@@ -143,7 +155,8 @@ def export_encoder(model: MaskedAutoencoder, cfg: RunConfig, steps: int, out_dir
         "model": cfg.model, "img_size": cfg.img_size, "patch_size": cfg.patch_size, "embed_dim": size.embed_dim,
         "depth": size.depth, "num_heads": size.num_heads, "num_parallel": size.num_parallel,
         "mlp_ratio": size.mlp_ratio, "class_token": True, "pos_embed": "sincos-2d (fixed)",
-        "pretraining": {"method": "mae", "steps": steps, "mask_ratio": cfg.mask_ratio, "epochs": cfg.epochs},
+        "pretraining": {"method": "mae", "steps": steps, "mask_ratio": cfg.mask_ratio, "epochs": cfg.epochs,
+                        "slimmable": cfg.slimmable},
     }  # fmt: skip
     tmp = out_dir / ".encoder.safetensors.tmp"
     save_file(tensors, str(tmp), metadata={"format": "pt", "model": cfg.model})
@@ -184,6 +197,7 @@ def train(cfg: RunConfig) -> None:
     import torch.distributed as dist
 
     from rsfm.pretrain.data import ShardImages, StepSampler, normalize
+    from rsfm.slimming.slimmable import sandwich_widths
 
     cuda = torch.cuda.is_available()
     deepspeed.init_distributed(dist_backend="nccl" if cuda else "gloo")
@@ -220,7 +234,8 @@ def train(cfg: RunConfig) -> None:
         persistent_workers=cfg.loader_workers > 0, prefetch_factor=4 if cfg.loader_workers else None,
     )  # fmt: skip
     batches = iter(loader)
-    flops_per_image = train_flops_per_image(model, cfg.img_size) if cuda and cfg.peak_tflops else None
+    mae = model.mae if cfg.slimmable else model  # MFU counts the MAE's own FLOPs (one width)
+    flops_per_image = train_flops_per_image(mae, cfg.img_size) if cuda and cfg.peak_tflops else None
     num_patches = model.encoder.patch_embed.num_patches
     metrics = MetricsLog(out_dir, start_step, total_steps) if rank == 0 else None
 
@@ -235,10 +250,16 @@ def train(cfg: RunConfig) -> None:
             # masks are a function of (seed, step, micro-batch, rank): a resumed run draws the same ones
             generator = torch.Generator().manual_seed(hash((cfg.seed, step, micro, rank)) & 0x7FFFFFFF)
             noise = torch.rand(images.shape[0], num_patches, generator=generator).to(device)
-            loss, _, _ = engine(images, noise=noise)
+            if cfg.slimmable:  # the sandwich of widths, drawn from the same generator: resumes draw the same ones
+                widths = sandwich_widths(cfg.slimmable.get("smallest", 0.25), cfg.slimmable.get("random_widths", 2),
+                                         generator)  # fmt: skip
+                loss, logged, _ = engine(images, noise=noise, widths=widths)  # logged: the full width's MAE loss
+            else:
+                loss, _, _ = engine(images, noise=noise)
+                logged = loss.detach()
             engine.backward(loss)
             engine.step()
-            step_loss += loss.detach().float() / accum
+            step_loss += logged.float() / accum
             window_images += images.shape[0] * world
         dist.all_reduce(step_loss)
         grad_norm = engine.get_global_grad_norm()

@@ -1,0 +1,126 @@
+"""Learned slimmable training (Yu & Huang 2019, "Universally Slimmable Networks"), for paper 2's comparison.
+
+A slimmable encoder is the same timm ViT with one shared set of weights that runs at any width factor ``s``: its
+attention and MLP modules use, at width ``s``, exactly the sub-layers post-hoc slimming keeps (the first
+``max(1, floor(s d_k))`` dims of every head, the first ``max(1, floor(s d_h))`` hidden units; see
+:mod:`rsfm.slimming.slim`), sliced from the full weights on the fly. :func:`make_slimmable` switches a model's
+modules in place, so parameter names and the exported ``encoder.safetensors`` stay those of the plain model, and a
+slimmable-trained encoder is slimmed and probed like any other.
+
+The sandwich rule: every step trains the full width, the smallest width and ``random_widths`` widths drawn uniformly
+in between, with in-place distillation: the sub-widths learn the full width's detached output (for MAE, its
+reconstruction of the masked patches). :class:`SlimmableMAE` returns the summed loss of one step, so one backward
+pass through the DeepSpeed engine trains all widths (memory holds the activations of every width of the step).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator, Sequence
+
+import torch
+import torch.nn.functional as F
+from timm.layers import Attention, Mlp
+from torch import nn
+
+from rsfm.models.mae import MaskedAutoencoder
+from rsfm.slimming.slim import kept
+
+
+class SlimmableAttention(Attention):
+    """timm Attention whose heads use their first ``kept(head_dim, width)`` dims (width 1: timm's forward)."""
+
+    width: float = 1.0
+
+    def forward(self, x: torch.Tensor, attn_mask: torch.Tensor | None = None, is_causal: bool = False) -> torch.Tensor:
+        if self.width >= 1.0:
+            return super().forward(x, attn_mask=attn_mask, is_causal=is_causal)
+        b, n, dim = x.shape
+        heads, head_dim = self.num_heads, self.head_dim
+        k = kept(head_dim, self.width)
+        weight = self.qkv.weight.view(3, heads, head_dim, dim)[:, :, :k].reshape(3 * heads * k, dim)
+        bias = self.qkv.bias.view(3, heads, head_dim)[:, :, :k].reshape(-1) if self.qkv.bias is not None else None
+        q, key, v = F.linear(x, weight, bias).reshape(b, n, 3, heads, k).permute(2, 0, 3, 1, 4).unbind(0)
+        y = F.scaled_dot_product_attention(q, key, v, attn_mask=attn_mask, is_causal=is_causal,
+                                           dropout_p=self.attn_drop.p if self.training else 0.0)  # fmt: skip
+        proj = self.proj.weight.view(-1, heads, head_dim)[:, :, :k].reshape(-1, heads * k)
+        return self.proj_drop(F.linear(y.transpose(1, 2).reshape(b, n, heads * k), proj, self.proj.bias))
+
+
+class SlimmableMlp(Mlp):
+    """timm Mlp using its first ``kept(hidden, width)`` hidden units."""
+
+    width: float = 1.0
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.width >= 1.0:
+            return super().forward(x)
+        k = kept(self.fc1.out_features, self.width)
+        bias1 = self.fc1.bias[:k] if self.fc1.bias is not None else None
+        hidden = self.drop1(self.act(F.linear(x, self.fc1.weight[:k], bias1)))
+        return self.drop2(F.linear(hidden, self.fc2.weight[:, :k], self.fc2.bias))
+
+
+def make_slimmable(model: nn.Module) -> nn.Module:
+    """Switch every timm Attention and Mlp of ``model`` to its slimmable subclass, in place (same parameters)."""
+    for module in model.modules():
+        if type(module) is Attention:
+            if not isinstance(module.q_norm, nn.Identity) or not isinstance(module.norm, nn.Identity):
+                raise ValueError("slimmable attention supports no q/k or output norms")
+            module.__class__ = SlimmableAttention
+        elif type(module) is Mlp:
+            if not isinstance(module.norm, nn.Identity):
+                raise ValueError("slimmable MLPs support no hidden-layer norm")
+            module.__class__ = SlimmableMlp
+    return model
+
+
+@contextlib.contextmanager
+def width(model: nn.Module, s: float) -> Iterator[None]:
+    """Run ``model`` at width ``s`` inside the block."""
+    modules = [m for m in model.modules() if isinstance(m, SlimmableAttention | SlimmableMlp)]
+    for module in modules:
+        module.width = s
+    try:
+        yield
+    finally:
+        for module in modules:
+            module.width = 1.0
+
+
+def sandwich_widths(smallest: float, random_widths: int, generator: torch.Generator) -> list[float]:
+    """The widths of one step: full, smallest and ``random_widths`` uniform draws in (smallest, 1)."""
+    draws = (smallest + (1 - smallest) * torch.rand(random_widths, generator=generator)).tolist()
+    return [1.0, smallest, *draws]
+
+
+class SlimmableMAE(nn.Module):
+    """MAE trained with the sandwich rule: ``forward`` returns (summed loss, full-width loss, sub-width losses)."""
+
+    def __init__(self, mae: MaskedAutoencoder) -> None:
+        super().__init__()
+        self.mae = mae
+        make_slimmable(mae.encoder)
+
+    @property
+    def encoder(self) -> nn.Module:
+        return self.mae.encoder
+
+    def forward(
+        self, images: torch.Tensor, noise: torch.Tensor, widths: Sequence[float]
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        if not widths or widths[0] != 1.0:
+            raise ValueError(f"the sandwich starts with the full width, got {list(widths)}")
+        loss, pred, mask = self.mae(images, noise=noise)
+        target = pred.detach().float()
+        sub_losses = []
+        for s in widths[1:]:
+            with width(self.mae.encoder, s):
+                _, pred_s, _ = self.mae(images, noise=noise)
+            per_patch = ((pred_s.float() - target) ** 2).mean(dim=-1)  # in-place distillation on masked patches
+            sub_losses.append((per_patch * mask).sum() / mask.sum())
+        subs = torch.stack(sub_losses) if sub_losses else loss.new_zeros(0)
+        return loss + subs.sum(), loss.detach(), subs.detach()
+
+
+__all__ = ["SlimmableAttention", "SlimmableMAE", "SlimmableMlp", "make_slimmable", "sandwich_widths", "width"]
