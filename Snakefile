@@ -4,7 +4,11 @@
 #   snakemake --profile profiles/slurm ...          on a SLURM cluster
 
 
-configfile: "config/config.yaml"
+# The embedded default, unless --configfile names a config: each of ours is complete, and merging the two would
+# keep the default's named entries (its tiny encoders, say) beside the paper's.
+if not workflow.overwrite_configfiles:
+
+    configfile: "config/config.yaml"
 
 
 include: "rules/common.smk"

@@ -11,8 +11,10 @@ parameters and the same masking; before timing, both models get the same weights
 compute the same loss on the same batch and mask, so the two sides time the same work.
 
 "Ours" is exactly what ``rsfm.pretrain.engine.train`` runs per micro-batch: ``build_model`` (timm blocks with fused
-scaled-dot-product attention, ``torch.compile`` of the blocks when ``--compile``) and ``build_engine`` (DeepSpeed,
-fused AdamW, bf16 parameters with fp32 master weights on GPU). Each side runs ``--warmup`` untimed steps, then
+scaled-dot-product attention, each parallel block run as one wide block unless ``--no-fuse``, ``torch.compile`` of
+the blocks when ``--compile``) and ``build_engine`` (DeepSpeed,
+fused AdamW; on GPU bf16 as the engine runs it: torch autocast over fp32 weights without ZeRO, DeepSpeed's bf16
+weights with fp32 masters with ZeRO). Each side runs ``--warmup`` untimed steps, then
 ``--steps`` timed ones (forward, backward, optimiser step) on random images held on the device, so the loader is
 not measured (the engine logs its data-wait fraction separately). MFU = images/s x training FLOPs per image (3 x
 forward, counted by torch's FlopCounterMode) / peak FLOP/s.
@@ -35,7 +37,14 @@ from torch import nn
 
 from rsfm.models.mae import sincos_2d
 from rsfm.models.vit import SIZES
-from rsfm.pretrain.engine import RunConfig, build_engine, build_model, param_groups, train_flops_per_image
+from rsfm.pretrain.engine import (
+    RunConfig,
+    build_engine,
+    build_model,
+    param_groups,
+    train_flops_per_image,
+    uses_autocast,
+)
 
 # --- the plain reference, from the paper ---------------------------------------------------------------------------
 
@@ -183,6 +192,7 @@ def bench_model(name: str, args: argparse.Namespace, device: torch.device) -> It
         model=name, shard_dir="", out_dir="", img_size=args.img_size, patch_size=args.patch_size,
         global_batch=args.batch, micro_batch=args.batch, precision=args.precision, zero_stage=args.zero_stage,
         activation_checkpointing=args.activation_checkpointing, compile=args.compile,
+        fuse_parallel=not args.no_fuse,
     )  # fmt: skip
     ours = build_model(cfg)
     reference = PlainMAE(SIZES[name], args.img_size, args.patch_size, 512, 8, 16)
@@ -208,7 +218,7 @@ def bench_model(name: str, args: argparse.Namespace, device: torch.device) -> It
         torch.cuda.empty_cache()
 
     engine, _ = build_engine(cfg, ours, total_steps=10**6, warmup_steps=1, accum=1, bf16=bf16)
-    engine_images = images.to(torch.bfloat16) if bf16 else images
+    engine_images = images.to(torch.bfloat16) if bf16 and not uses_autocast(cfg, bf16) else images
 
     def engine_step() -> None:
         loss, _, _ = engine(engine_images, noise=noise)
@@ -260,7 +270,8 @@ def main() -> None:
     parser.add_argument("--patch-size", type=int, default=16)
     parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--precision", choices=["fp32", "bf16"], default=None, help="default: bf16 on GPU, else fp32")
-    parser.add_argument("--zero-stage", type=int, default=1)
+    parser.add_argument("--zero-stage", type=int, default=0, help="0: the paper config's stage for B and L")
+    parser.add_argument("--no-fuse", action="store_true", help="timm's branch-by-branch parallel blocks")
     parser.add_argument("--activation-checkpointing", action="store_true")
     parser.add_argument("--compile", action="store_true", help="torch.compile the engine's blocks")
     parser.add_argument("--warmup", type=int, default=2)
@@ -283,6 +294,7 @@ def main() -> None:
     print(
         f"# {hardware}; batch {args.batch}, {args.img_size}px, patch {args.patch_size}, {args.precision}, "
         f"ZeRO {args.zero_stage}{', compiled blocks' if args.compile else ''}"
+        f"{', timm parallel blocks' if args.no_fuse else ', fused parallel blocks'}"
     )
     header = f"{'model':<12} {'side':<18} {'images/s':>9} {'ms/step':>9} {'speed-up':>8} {'MFU':>6} {'GiB':>6}"
     print(header)

@@ -16,14 +16,15 @@ import torch
 from bench_pretrain_step import _free_port
 from torch.profiler import ProfilerActivity, profile
 
-from rsfm.pretrain.engine import RunConfig, build_engine, build_model
+from rsfm.pretrain.engine import RunConfig, build_engine, build_model, uses_autocast
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--model", default="vit_b12x1")
     parser.add_argument("--batch", type=int, default=128)
-    parser.add_argument("--zero-stage", type=int, default=1)
+    parser.add_argument("--zero-stage", type=int, default=0)
+    parser.add_argument("--no-fuse", action="store_true")
     parser.add_argument("--compile", action="store_true")
     parser.add_argument("--steps", type=int, default=3)
     parser.add_argument("--trace", default=None)
@@ -42,9 +43,10 @@ def main() -> None:
     cfg = RunConfig(
         model=args.model, shard_dir="", out_dir="", global_batch=args.batch, micro_batch=args.batch,
         precision=precision, zero_stage=args.zero_stage, compile=args.compile,
+        fuse_parallel=not args.no_fuse,
     )  # fmt: skip
     engine, _ = build_engine(cfg, build_model(cfg), 10**6, 1, 1, bf16=cuda)
-    dtype = torch.bfloat16 if cuda else torch.float32
+    dtype = torch.bfloat16 if cuda and not uses_autocast(cfg, cuda) else torch.float32
     images = torch.rand(args.batch, 3, 224, 224, device=device).to(dtype)
     noise = torch.rand(args.batch, 196, device=device)
 
@@ -68,7 +70,7 @@ def main() -> None:
     events = prof.key_averages()
     busy = sum(e.self_device_time_total for e in events) / 1e3 / args.steps if cuda else 0.0
     print(
-        f"# {args.model} batch {args.batch} ZeRO {args.zero_stage} compile {args.compile}: "
+        f"# {args.model} batch {args.batch} ZeRO {args.zero_stage} compile {args.compile} fused {not args.no_fuse}: "
         f"wall {1e3 * wall:.1f} ms/step, GPU busy {busy:.1f} ms/step"
     )
     if cuda:

@@ -142,3 +142,50 @@ def test_mae_learns():
         optimizer.step()
         losses.append(loss.item())
     assert sum(losses[-5:]) / 5 < 0.5 * sum(losses[:5]) / 5
+
+
+def _perturbed(name, **kwargs):
+    """An encoder whose norms and biases are not at their init (ones/zeros would hide a folding error)."""
+    torch.manual_seed(0)
+    model = timm.create_model(name, img_size=32, patch_size=8, **kwargs).double()
+    with torch.no_grad():
+        for param in model.parameters():
+            param.add_(0.1 * torch.randn_like(param))
+    return model
+
+
+@pytest.mark.parametrize("name", ["vit_tiny12x4", "vit_tiny12x1"])
+def test_fused_parallel_blocks_equal_timm_blocks_in_outputs_and_gradients(name):
+    import copy
+
+    from rsfm.models.fused import FusedParallelBlock, fuse_parallel_blocks
+
+    reference = _perturbed(name)
+    fused = copy.deepcopy(reference)
+    assert fuse_parallel_blocks(fused) == 12
+    assert all(type(block) is FusedParallelBlock for block in fused.blocks)
+    assert list(fused.state_dict()) == list(reference.state_dict())  # checkpoints and exports unchanged
+    images = torch.randn(3, 3, 32, 32, dtype=torch.double)
+    out, expected = fused(images), reference(images)
+    torch.testing.assert_close(out, expected, rtol=1e-10, atol=1e-10)
+    (out**2).sum().backward()
+    (expected**2).sum().backward()
+    for (key, a), b in zip(fused.named_parameters(), reference.parameters(), strict=True):
+        torch.testing.assert_close(a.grad, b.grad, rtol=1e-9, atol=1e-10, msg=key)
+
+
+def test_blocks_the_folding_does_not_cover_keep_timms_forward():
+    from rsfm.models.fused import fuse_parallel_blocks
+
+    assert fuse_parallel_blocks(_perturbed("vit_tiny12x4", init_values=0.1)) == 0  # layer scale
+    assert fuse_parallel_blocks(_perturbed("vit_tiny12x4", qk_norm=True)) == 0
+    # drop path: fused in eval, timm's own forward while training (the branches drop independently)
+    model = _perturbed("vit_tiny12x4", drop_path_rate=0.5)
+    assert fuse_parallel_blocks(model) == 12
+    images = torch.randn(2, 3, 32, 32, dtype=torch.double)
+    torch.manual_seed(1)
+    dropped = model.train()(images)
+    torch.manual_seed(1)
+    for block in model.blocks:
+        block.__class__ = block.__class__.__bases__[0]
+    torch.testing.assert_close(dropped, model(images))

@@ -123,11 +123,12 @@ def cpu_env():
     return dict(os.environ, DS_ACCELERATOR="cpu", OMP_NUM_THREADS="1", PYTHONUNBUFFERED="1")
 
 
-def test_bf16_run_trains_and_exports_fp32(shards, tmp_path):
-    # DeepSpeed's bf16 casts parameters, not buffers (the decoder's fixed position table stays fp32): the path GPUs
-    # take, run here on the CPU, where DeepSpeed supports bf16 too
+@pytest.mark.parametrize("zero_stage", [0, 1])
+def test_bf16_run_trains_and_exports_fp32(shards, tmp_path, zero_stage):
+    # the paths GPUs take, run here on the CPU, where DeepSpeed supports bf16 too. ZeRO 0: torch autocast over fp32
+    # weights; ZeRO 1: DeepSpeed's bf16 casts parameters, not buffers (the decoder's fixed position table stays fp32)
     run = write_run(tmp_path / "bf16.json", shards, tmp_path / "bf16", precision="bf16", epochs=1, global_batch=8,
-                    micro_batch=8)  # fmt: skip
+                    micro_batch=8, zero_stage=zero_stage, model="vit_tiny12x4")  # fmt: skip
     subprocess.run(torchrun_args(run, nproc_per_node=1), env=cpu_env(), check=True, timeout=600, capture_output=True)
     metrics = pd.read_csv(tmp_path / "bf16/metrics.csv")
     assert len(metrics) == 6 and np.isfinite(metrics["loss"]).all() and (metrics["loss"] > 0).all()

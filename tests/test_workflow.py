@@ -43,6 +43,11 @@ def test_default_plans_synthetic_data_stage(tmp_path):
     assert all(jobs[f"slim_{figure}"] == 1 for figure in SLIM_FIGURES)
 
 
+def test_paper_plan_as_documented_from_the_repository():
+    # from the checkout itself, where config/config.yaml exists too: the paper config replaces it, never merges
+    snakemake("-n", "--configfile", "config/paper.yaml", "--quiet", "rules")
+
+
 def test_paper_plans_download_verify_extract_convert_tile_for_every_dataset(tmp_path):
     result = snakemake("-n", "--directory", str(tmp_path), "--configfile", str(REPO / "config/paper.yaml"))
     jobs = planned_jobs(result.stdout)

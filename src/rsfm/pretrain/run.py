@@ -11,7 +11,15 @@ from typing import Any
 from rsfm.pretrain.engine import RunConfig
 from rsfm.pretrain.launch import launch
 
-_ENGINE_KEYS = ("global_batch", "micro_batch", "zero_stage", "precision", "activation_checkpointing", "compile")
+_ENGINE_KEYS = (
+    "global_batch",
+    "micro_batch",
+    "zero_stage",
+    "precision",
+    "activation_checkpointing",
+    "compile",
+    "fuse_parallel",
+)
 _COMMON_KEYS = (
     "img_size", "patch_size", "mask_ratio", "norm_pix_loss", "epochs", "warmup_epochs", "base_lr", "min_lr",
     "weight_decay", "seed", "log_every", "checkpoint_every", "keep_checkpoints", "loader_workers", "peak_tflops",
