@@ -21,7 +21,15 @@ WORKERS = CFG["data"]["workers"]
 PRETRAIN = CFG.get("pretrain", {})
 FINETUNE = CFG.get("finetune", {})
 SLIMMING = CFG.get("slimming", {})
-SLIM_FIGURES = ["retention_vs_compute", "per_model", "knn_vs_linear", "ablations", "scaled_models", "redundancy_curves"]
+SLIM_FIGURES = [
+    "retention_vs_compute",
+    "per_model",
+    "knn_vs_linear",
+    "ablations",
+    "scaled_models",
+    "redundancy_curves",
+    "slimmable_vs_regular",
+]
 
 
 def datasets_with(source):
@@ -45,10 +53,17 @@ def data_targets():
     return [str(DATA / final_stage(name) / name) for name in sorted(DATASETS)]
 
 
+def pretrain_run_names():
+    """Every pretraining run: one MAE run per size, named by it, then pretrain.runs (rsfm.pretrain.run)."""
+    from rsfm.pretrain.run import pretrain_runs
+
+    return list(pretrain_runs(PRETRAIN))
+
+
 def pretrain_targets():
-    sizes = PRETRAIN.get("sizes", [])
-    return [f"results/pretrain/{s}/encoder.safetensors" for s in sizes] + [
-        f"results/figures/pretrain_loss_{s}.png" for s in sizes
+    runs = pretrain_run_names()
+    return [f"results/pretrain/{r}/encoder.safetensors" for r in runs] + [
+        f"results/figures/pretrain_loss_{r}.png" for r in runs
     ]
 
 
@@ -146,17 +161,17 @@ def all_targets():
     return data + pretrain_targets() + finetune_targets() + slim_targets()
 
 
-def pretrain_resource(size, key):
-    """A launch setting of ``size``: pretrain.per_size.<size>, else pretrain.run."""
+def pretrain_resource(run, key):
+    """A launch setting of a pretraining run: its own entry, else pretrain.per_size.<its size>, else pretrain.run."""
     from rsfm.pretrain.run import run_settings
 
     defaults = {"nodes": 1, "cpus_per_task": 1, "mem_mb": 4000, "runtime": 60}
-    return run_settings(PRETRAIN, size).get(key, defaults.get(key))
+    return run_settings(PRETRAIN, run).get(key, defaults.get(key))
 
 
-def pretrain_gres(size):
+def pretrain_gres(run):
     """GPUs as generic resources per node: the executor's `gpu` resource with `tasks` would set --ntasks-per-gpu."""
-    gpus = pretrain_resource(size, "gpus_per_node") or 0
+    gpus = pretrain_resource(run, "gpus_per_node") or 0
     return f"gpu:{gpus}" if gpus else ""
 
 

@@ -1,4 +1,5 @@
-# MAE pretraining per size on the pretraining dataset's shards, then its loss curve.
+# Pretraining runs (MAE per size, plus the named runs: MoCo v3, slimmable) on the pretraining dataset's shards,
+# then each run's loss curve.
 # The run's checkpoints/ and log.csv are not declared outputs: Snakemake deletes the outputs of a failed job, and
 # these are what a rerun resumes from.
 
@@ -7,45 +8,45 @@ rule pretrain:
     input:
         shards=lambda wc: DATA / "tiles" / PRETRAIN["dataset"],
     output:
-        encoder="results/pretrain/{size}/encoder.safetensors",
-        arch="results/pretrain/{size}/encoder.json",
-        metrics="results/pretrain/{size}/metrics.csv",
+        encoder="results/pretrain/{run}/encoder.safetensors",
+        arch="results/pretrain/{run}/encoder.json",
+        metrics="results/pretrain/{run}/metrics.csv",
     log:
-        "logs/pretrain/{size}.log",
+        "logs/pretrain/{run}.log",
     benchmark:
-        "logs/benchmarks/pretrain/{size}.tsv"
+        "logs/benchmarks/pretrain/{run}.tsv"
     wildcard_constraints:
-        size=wildcard_choice(PRETRAIN.get("sizes", [])),
+        run=wildcard_choice(pretrain_run_names()),
     conda:
         "../envs/rsfm.yaml"
-    threads: lambda wc: pretrain_resource(wc.size, "cpus_per_task")
+    threads: lambda wc: pretrain_resource(wc.run, "cpus_per_task")
     resources:
-        nodes=lambda wc: pretrain_resource(wc.size, "nodes"),
-        tasks=lambda wc: pretrain_resource(wc.size, "nodes"),
-        cpus_per_task=lambda wc: pretrain_resource(wc.size, "cpus_per_task"),
-        gres=lambda wc: pretrain_gres(wc.size),
-        mem_mb=lambda wc: pretrain_resource(wc.size, "mem_mb"),
-        runtime=lambda wc: pretrain_resource(wc.size, "runtime"),
+        nodes=lambda wc: pretrain_resource(wc.run, "nodes"),
+        tasks=lambda wc: pretrain_resource(wc.run, "nodes"),
+        cpus_per_task=lambda wc: pretrain_resource(wc.run, "cpus_per_task"),
+        gres=lambda wc: pretrain_gres(wc.run),
+        mem_mb=lambda wc: pretrain_resource(wc.run, "mem_mb"),
+        runtime=lambda wc: pretrain_resource(wc.run, "runtime"),
     params:
         pretrain_cfg=PRETRAIN,
-        out_dir=lambda wc: f"results/pretrain/{wc.size}",
+        out_dir=lambda wc: f"results/pretrain/{wc.run}",
     script:
         "../scripts/pretrain.py"
 
 
 rule pretrain_loss_curve:
     input:
-        "results/pretrain/{size}/metrics.csv",
+        "results/pretrain/{run}/metrics.csv",
     output:
         report(
-            "results/figures/pretrain_loss_{size}.png",
+            "results/figures/pretrain_loss_{run}.png",
             caption="../workflow/report/pretrain_loss.rst",
             category="Pretraining",
         ),
     log:
-        "logs/figures/pretrain_loss_{size}.log",
+        "logs/figures/pretrain_loss_{run}.log",
     benchmark:
-        "logs/benchmarks/figures/pretrain_loss_{size}.tsv"
+        "logs/benchmarks/figures/pretrain_loss_{run}.tsv"
     conda:
         "../envs/rsfm.yaml"
     threads: 1

@@ -4,4 +4,4 @@ from rsfm.pretrain.run import pretrain
 from rsfm.workflow import snakemake_job
 
 with snakemake_job(snakemake):
-    pretrain(snakemake.params.pretrain_cfg, snakemake.wildcards.size, snakemake.input.shards, snakemake.params.out_dir)
+    pretrain(snakemake.params.pretrain_cfg, snakemake.wildcards.run, snakemake.input.shards, snakemake.params.out_dir)

@@ -254,3 +254,28 @@ def test_zero3_with_activation_checkpointing_matches_zero1(shards, tmp_path):
     assert {k: v.shape for k, v in sharded.items()} == {k: v.shape for k, v in plain.items()}
     for key, value in sharded.items():
         torch.testing.assert_close(value, plain[key], rtol=1e-3, atol=1e-5)
+
+
+def test_a_rerun_with_other_settings_sets_old_checkpoints_aside(tmp_path):
+    from dataclasses import asdict
+
+    from rsfm.pretrain.run import set_aside_stale_state
+
+    cfg = asdict(RunConfig(model="vit_tiny12x1", shard_dir="s", out_dir=str(tmp_path)))
+    (tmp_path / "run.json").write_text(json.dumps(cfg))
+    (tmp_path / "checkpoints").mkdir()
+    (tmp_path / "checkpoints/latest").write_text("step00000010")
+    (tmp_path / "log.csv").write_text("step,loss\n")
+    # an interrupted run restarted as it was (or with other logging): resume, keep everything
+    assert set_aside_stale_state(tmp_path, {**cfg, "log_every": 1, "loader_workers": 4}) == []
+    assert (tmp_path / "checkpoints/latest").is_file()
+    # a run.json written before a setting existed: that setting had its default then
+    older = {k: v for k, v in cfg.items() if k != "fuse_parallel"}
+    (tmp_path / "run.json").write_text(json.dumps(older))
+    assert set_aside_stale_state(tmp_path, cfg) == []
+    # how it is computed (fused blocks, compiled, checkpointed activations) is not what it computes
+    assert set_aside_stale_state(tmp_path, {**cfg, "fuse_parallel": False, "compile": True}) == []
+    # another schedule: the old state moves to superseded/, nothing is deleted
+    assert set_aside_stale_state(tmp_path, {**cfg, "epochs": 10}) == ["epochs"]
+    assert not (tmp_path / "checkpoints").exists() and (tmp_path / "superseded/checkpoints/latest").is_file()
+    assert (tmp_path / "superseded/log.csv").is_file() and (tmp_path / "superseded/run.json").is_file()

@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+import torch
 
 from rsfm.errors import ConfigError
 from rsfm.slimming import analyses, probes
@@ -135,3 +136,23 @@ def test_wrong_band_count_names_the_fix(classification_sets):
 
     with pytest.raises(ConfigError, match="set the encoder's bands for 'geobench'"):
         load_split(classification_sets / "geobench_m_bigearthnet", "test", EncoderInput(img_size=32))
+
+
+def test_bands_a_dataset_lacks_stop_or_enter_as_zeros(classification_sets):
+    # m-bigearthnet has 12 of the 13 Sentinel-2 bands (no B10): an SSL4EO-style 13-band encoder on it
+    from rsfm.data.classification import _S2
+    from rsfm.slimming.features import EncoderInput, load_split
+
+    bands = {"geobench": list(_S2)}
+    mean, std = [0.1 * i for i in range(13)], [0.5] * 13
+    spec = EncoderInput(img_size=16, bands=bands, mean=mean, std=std, scale={"geobench": 10000})
+    with pytest.raises(ConfigError, match=r"expects bands \['10 - SWIR - Cirrus'\].*missing_bands: fill"):
+        load_split(classification_sets / "geobench_m_bigearthnet", "test", spec)
+    spec.missing_bands = "fill"
+    filled = load_split(classification_sets / "geobench_m_bigearthnet", "test", spec).images
+    assert filled.shape[1] == 13 and (filled[:, 10] == 0).all()
+    twelve = [b for b in _S2 if not b.startswith("10")]
+    present = EncoderInput(img_size=16, bands={"geobench": twelve}, mean=mean[:10] + mean[11:], std=[0.5] * 12,
+                           scale={"geobench": 10000})  # fmt: skip
+    reference = load_split(classification_sets / "geobench_m_bigearthnet", "test", present).images
+    torch.testing.assert_close(filled[:, [i for i in range(13) if i != 10]], reference)

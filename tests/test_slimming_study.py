@@ -18,10 +18,13 @@ from rsfm.slimming.encoders import load_encoder
 @pytest.fixture(scope="module")
 def pretrain_dir(tmp_path_factory):
     root = tmp_path_factory.mktemp("pretrain")
-    for size in ("vit_tiny12x1", "vit_tiny12x4"):
-        cfg = RunConfig(size, "", str(root / size), img_size=32, patch_size=8, decoder_dim=32, decoder_depth=1)
-        (root / size).mkdir()
-        export_encoder(build_model(cfg), cfg, 1, root / size)
+    runs = {"vit_tiny12x1": {}, "vit_tiny12x4": {}, "tiny_slimmable": {"slimmable": {"smallest": 0.25}}}
+    for name, extra in runs.items():
+        size = name if name.startswith("vit") else "vit_tiny12x1"
+        cfg = RunConfig(size, "", str(root / name), img_size=32, patch_size=8, decoder_dim=32, decoder_depth=1,
+                        **extra)  # fmt: skip
+        (root / name).mkdir()
+        export_encoder(build_model(cfg), cfg, 1, root / name)
     return root
 
 
@@ -70,7 +73,7 @@ def test_external_checkpoint_errors_say_what_to_do(tmp_path):
 
 
 STUDY = {
-    "encoders": {"vit_tiny12x1": {}, "vit_tiny12x4": {}},
+    "encoders": {"vit_tiny12x1": {}, "vit_tiny12x4": {}, "tiny_slimmable": {}},
     "widths": [0.1, 0.5, 1.0], "seeds": [0, 1], "probes": ["knn", "linear"], "k": 3,
     "ablations": {"selection": ["random"], "parts": ["mlp"]}, "batch_size": 32,
     "input": {"bands": {"geobench": ["04 - Red", "03 - Green", "02 - Blue"]}, "scale": {"geobench": 5000}},
@@ -101,7 +104,10 @@ def test_study_tables(study):
     assert list(manifest["variants"]) == ["first-all", "random-all", "first-mlp"]
     probes = pd.read_csv(study / "probes.csv")
     assert list(probes.columns) == run.PROBE_COLUMNS
-    assert len(probes) == 2 * 2 * 3 * ((2 + 2) + 2 + 2)  # encoders x datasets x widths x (knn+linear main, knn x2)
+    assert len(probes) == 3 * 2 * 3 * ((2 + 2) + 2 + 2)  # encoders x datasets x widths x (knn+linear main, knn x2)
+    made = probes.groupby("encoder")[["base", "method", "training"]].first()
+    assert made.loc["tiny_slimmable"].tolist() == ["vit_tiny12x1", "mae", "slimmable"]
+    assert made.loc["vit_tiny12x4"].tolist() == ["vit_tiny12x4", "mae", "regular"]
     full = probes[probes["width"] == 1.0]
     assert (full["retention"] == 1.0).all() and (full["rel_flops"] == 1.0).all()
     main = probes[(probes["variant"] == "first-all") & (probes["probe"] == "knn")]

@@ -4,12 +4,16 @@ import re
 import subprocess
 import sys
 
+import numpy as np
 import pandas as pd
 import pytest
 
 from .conftest import REPO
 
-SLIM_FIGURES = ("retention_vs_compute", "per_model", "knn_vs_linear", "ablations", "scaled_models", "redundancy_curves")
+SLIM_FIGURES = ("retention_vs_compute", "per_model", "knn_vs_linear", "ablations", "scaled_models", "redundancy_curves",
+                "slimmable_vs_regular")  # fmt: skip
+# the default config's pretraining runs: MAE per size, then slimmable MAE, MoCo v3 and slimmable MoCo v3 at 12x1
+RUNS = ("vit_tiny12x1", "vit_tiny12x4", "vit_tiny12x1_slimmable", "vit_tiny12x1_moco", "vit_tiny12x1_moco_slimmable")
 
 
 def snakemake(*args, cwd=REPO, check=True):
@@ -35,11 +39,11 @@ def test_default_plans_synthetic_data_stage(tmp_path):
     assert jobs["synthesize"] == n and jobs["convert"] == n and jobs["data_summary"] == 1
     assert jobs["tile"] == 4  # millionaid shards, dota_v2 and dior_r windows, potsdam crops
     assert "download" not in jobs and "extract" not in jobs
-    assert jobs["pretrain"] == 2 and jobs["pretrain_loss_curve"] == 2
+    assert jobs["pretrain"] == len(RUNS) and jobs["pretrain_loss_curve"] == len(RUNS)
     assert jobs["finetune"] == 2 * 4 * 2  # sizes x benchmarks x fractions, one seed
     assert jobs["finetune_submission"] == 2 * 2  # DOTA v2.0 and LoveDA test servers, per size
     assert jobs["finetune_table"] == jobs["finetune_vs_size"] == jobs["finetune_vs_fraction"] == 1
-    assert jobs["slim_features"] == jobs["slim_probe"] == jobs["slim_redundancy"] == 2 * 3  # encoders x datasets
+    assert jobs["slim_features"] == jobs["slim_probe"] == jobs["slim_redundancy"] == len(RUNS) * 3  # x datasets
     assert all(jobs[f"slim_{figure}"] == 1 for figure in SLIM_FIGURES)
 
 
@@ -54,10 +58,10 @@ def test_paper_plans_download_verify_extract_convert_tile_for_every_dataset(tmp_
     for rule in ("download", "verify", "extract", "convert"):
         assert jobs[rule] == 13, (rule, jobs)
     assert jobs["tile"] == 4 and "synthesize" not in jobs
-    assert jobs["pretrain"] == 4
+    assert jobs["pretrain"] == 4 + 3  # the sizes, then slimmable MAE, MoCo v3 and slimmable MoCo v3 at B12x1
     # multi-node allocations: one task per node, GPUs as gres (see rules/common.smk)
     plans = dict(
-        re.findall(r"rule pretrain:\n(?:.*\n)*?\s+wildcards: size=(\w+)\n\s+resources: ([^\n]+)", result.stdout)
+        re.findall(r"rule pretrain:\n(?:.*\n)*?\s+wildcards: run=(\w+)\n\s+resources: ([^\n]+)", result.stdout)
     )
     assert "nodes=8" in plans["vit_g12x4"] and "tasks=8" in plans["vit_g12x4"] and "gres=gpu:8" in plans["vit_g12x4"]
     assert "nodes=1" in plans["vit_b12x1"] and "nodes=2" in plans["vit_l12x4"]
@@ -68,7 +72,7 @@ def test_paper_plans_download_verify_extract_convert_tile_for_every_dataset(tmp_
     assert fractions == {"0.01", "0.05", "0.1", "0.25", "0.5", "1"}
     g_runs = [res for wc, res in runs if "size=vit_g12x4" in wc]
     assert all("nodes=2" in res and "tasks=2" in res for res in g_runs)
-    assert jobs["slim_features"] == 7 * 4  # our 4 sizes + 3 external encoders x 4 GEO-Bench tasks
+    assert jobs["slim_features"] == (4 + 3 + 3) * 4  # our 4 sizes, 3 B12x1 runs, 3 external encoders x 4 tasks
 
 
 def test_bad_config_key_stops_before_any_job(tmp_path):
@@ -110,7 +114,16 @@ def test_default_workflow_end_to_end(tmp_path):
         for server in ("dota_v2", "loveda"):
             assert (tmp_path / f"results/finetune/{server}/{size}/f1_s0/submission.zip").stat().st_size > 0
     probes = pd.read_csv(tmp_path / "results/slimming/probes.csv")
-    assert len(probes["width"].unique()) >= 8 and set(probes["encoder"]) == {"vit_tiny12x1", "vit_tiny12x4"}
+    assert len(probes["width"].unique()) >= 8 and set(probes["encoder"]) == set(RUNS)
+    slimmable = pd.read_csv(tmp_path / "results/pretrain/vit_tiny12x1_slimmable/metrics.csv")
+    quarter = len(slimmable) // 4  # the sandwich rule trains as the plain MAE does (full width's loss logged)
+    assert slimmable["loss"].iloc[-quarter:].mean() < 0.85 * slimmable["loss"].iloc[:quarter].mean()
+    for run in RUNS[3:]:  # MoCo v3: InfoNCE over the 8 keys of a step starts near 2 x 2T ln 8 and stays finite
+        loss = pd.read_csv(tmp_path / f"results/pretrain/{run}/metrics.csv")["loss"]
+        assert loss.iloc[0] == pytest.approx(4 * 0.2 * np.log(8), rel=0.2) and np.isfinite(loss).all(), run
+    pairs = probes.groupby(["method", "training"])["encoder"].unique()
+    assert {(m, t) for m, t in pairs.index} == {("mae", "regular"), ("mae", "slimmable"), ("moco", "regular"),
+                                                 ("moco", "slimmable")}  # fmt: skip
     for figure in SLIM_FIGURES:
         assert (tmp_path / f"results/figures/slim_{figure}.png").stat().st_size > 10_000
     again = snakemake("-n", *args)

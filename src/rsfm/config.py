@@ -111,10 +111,17 @@ def _check_consistency(config: Mapping[str, Any]) -> list[str]:
     for benchmark in finetune.get("benchmarks", []):
         if benchmark not in datasets:
             problems.append(f"config key 'finetune.benchmarks': {benchmark!r} needs data.datasets.{benchmark}")
+    runs = pretrained | set(config.get("pretrain", {}).get("runs", {}))
+    clashes = pretrained & set(config.get("pretrain", {}).get("runs", {}))
+    if clashes:
+        problems.append(f"config key 'pretrain.runs': {sorted(clashes)} name sizes' own MAE runs; choose other names")
     slimming = config.get("slimming", {})
     for name, entry in slimming.get("encoders", {}).items():
-        if entry.get("source", "pretrain") == "pretrain" and name not in pretrained:
-            problems.append(f"config key 'slimming.encoders.{name}': source pretrain needs {name!r} in pretrain.sizes")
+        if entry.get("source", "pretrain") == "pretrain" and name not in runs:
+            problems.append(
+                f"config key 'slimming.encoders.{name}': source pretrain needs {name!r} in pretrain.sizes or "
+                "pretrain.runs"
+            )
         if entry.get("source") == "file" and not {"path", "arch"} <= set(entry):
             problems.append(f"config key 'slimming.encoders.{name}': source file needs `path` and `arch`")
     for dataset in slimming.get("datasets", []):

@@ -90,9 +90,40 @@ def per_model_curves(probes_csv: str | Path, figure: str | Path, keep: Callable 
 
 
 def scaled_models(probes_csv: str | Path, figure: str | Path) -> None:
-    """Our pretrained sizes only (12x1 against 12xK widened ones): does widening by parallel branches add
+    """Our regular MAE encoders only (12x1 against 12xK widened ones): does widening by parallel branches add
     redundancy? (a figure neither paper has)."""
-    per_model_curves(probes_csv, figure, keep=lambda t: t["group"] == "RS (ours)")
+
+    def keep(t: pd.DataFrame) -> pd.Series:
+        return (t["group"] == "RS (ours)") & (t["method"] == "mae") & (t["training"] == "regular")
+
+    per_model_curves(probes_csv, figure, keep=keep)
+
+
+def slimmable_vs_regular(probes_csv: str | Path, figure: str | Path) -> None:
+    """k-NN metric (not retention: slimmable training is meant to raise the small widths' own accuracy) against
+    relative compute, for every (architecture, objective) trained both ways: solid regular, dashed slimmable."""
+    import seaborn as sns
+
+    table = _main_knn(pd.read_csv(probes_csv))
+    both = table.groupby(["base", "method"])["training"].transform("nunique") == 2
+    table = table[both].assign(model=lambda t: t["method"] + " " + t["base"])
+    if table.empty:
+        fig, (ax,) = _figure(1)
+        ax.text(0.5, 0.5, "no encoder trained both slimmable and regular\n(pretrain.runs with slimmable)",
+                ha="center", va="center", transform=ax.transAxes)  # fmt: skip
+        ax.set_axis_off()
+        _save(fig, figure)
+        return
+    panels = sorted(table["dataset"].unique())
+    fig, axes = _figure(len(panels))
+    for index, (ax, name) in enumerate(zip(axes, panels, strict=False)):
+        rows = table[table["dataset"] == name]
+        sns.lineplot(data=rows, x="rel_flops", y="value", hue="model", style="training",
+                     style_order=["regular", "slimmable"], marker="o", errorbar="sd", ax=ax,
+                     legend=index == 0)  # fmt: skip
+        ax.set_xscale("log")
+        ax.set(xlabel="relative compute (FLOPs)", ylabel=f"k-NN {rows['metric'].iloc[0]}", title=str(name))
+    _save(fig, figure)
 
 
 def knn_vs_linear(probes_csv: str | Path, figure: str | Path) -> None:
@@ -135,7 +166,16 @@ FIGURES = {
     "knn_vs_linear": knn_vs_linear,
     "ablations": ablations,
     "scaled_models": scaled_models,
+    "slimmable_vs_regular": slimmable_vs_regular,
 }
 
-__all__ = ["FIGURES", "ablations", "knn_vs_linear", "per_model_curves", "redundancy_curves", "retention_vs_compute",
-           "scaled_models"]  # fmt: skip
+__all__ = [
+    "FIGURES",
+    "ablations",
+    "knn_vs_linear",
+    "per_model_curves",
+    "redundancy_curves",
+    "retention_vs_compute",
+    "scaled_models",
+    "slimmable_vs_regular",
+]  # fmt: skip

@@ -73,7 +73,11 @@ def crop_resize(
 
 class ShardImages(Dataset):
     """Images of a shard folder (written by the data stage), augmented as MAE pretraining does:
-    RandomResizedCrop(scale 0.2-1.0, bicubic) + horizontal flip, as uint8; :func:`normalize` on the device."""
+    RandomResizedCrop(scale 0.2-1.0, bicubic) + horizontal flip, as uint8; :func:`normalize` on the device.
+
+    With ``views`` > 1 (contrastive objectives), each sample is ``views`` independent crops of the same image,
+    (views, 3, H, W); MoCo's colour, blur and solarisation augmentations follow on the device
+    (:mod:`rsfm.pretrain.augment`)."""
 
     def __init__(
         self,
@@ -83,7 +87,11 @@ class ShardImages(Dataset):
         scale: tuple[float, float] = (0.2, 1.0),
         ratio: tuple[float, float] = (3 / 4, 4 / 3),
         draft: bool = True,
+        views: int = 1,
     ) -> None:
+        if views < 1:
+            raise ValueError(f"views must be at least 1, got {views}")
+        self.views = views
         self.shard_dir = Path(shard_dir)
         index_path = self.shard_dir / "index.csv"
         if not index_path.is_file():
@@ -102,11 +110,16 @@ class ShardImages(Dataset):
     def __getitem__(self, item: int | tuple[int, int]) -> torch.Tensor:
         epoch, index = item if isinstance(item, tuple) else (self.epoch, item)
         payload = read_member(self.shard_dir, self.shards[index], self.offsets[index], self.sizes[index])
+        if self.views == 1:
+            return self._view(payload, (self.seed, epoch, index))
+        return torch.stack([self._view(payload, (self.seed, epoch, index, view)) for view in range(self.views)])
+
+    def _view(self, payload: bytes, key: tuple[int, ...]) -> torch.Tensor:
         image = Image.open(io.BytesIO(payload))  # header only: the size, not yet the pixels
-        # Crop and flip draw from torch's global generator: fork it and seed per (seed, epoch, sample) so the
+        # Crop and flip draw from torch's global generator: fork it and seed per (seed, epoch, sample[, view]) so the
         # augmentation does not depend on which worker loads the sample or on what ran before.
         with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(hash((self.seed, epoch, index)) & 0x7FFFFFFF)
+            torch.manual_seed(hash(key) & 0x7FFFFFFF)
             box = RandomResizedCrop.get_params(image, list(self.scale), list(self.ratio))
             flip = bool(torch.rand(()) < 0.5)
         return crop_resize(image, box, self.img_size, flip, draft=self.draft)

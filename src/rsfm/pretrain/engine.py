@@ -37,6 +37,7 @@ import torch
 from rsfm.errors import ConfigError
 from rsfm.models.fused import fuse_parallel_blocks
 from rsfm.models.mae import MaskedAutoencoder
+from rsfm.models.moco import MoCoV3, momentum_at
 from rsfm.models.vit import SIZES, create_encoder
 from rsfm.pretrain.metrics import MetricsLog
 
@@ -70,7 +71,9 @@ class RunConfig:
     # run each parallel block's K branches as one wide block (rsfm.models.fused): same parameters, fewer, larger
     # matrix products; no effect on 12x1 sizes beyond folding the norms
     fuse_parallel: bool = True
-    # learned slimmable training (sandwich rule): {"smallest": 0.25, "random_widths": 2}; None = plain MAE
+    method: str = "mae"  # "mae" or "moco" (MoCo v3)
+    moco: dict[str, Any] | None = None  # MoCo v3 settings over rsfm.models.moco.DEFAULTS
+    # learned slimmable training (sandwich rule): {"smallest": 0.25, "random_widths": 2}; None = one width
     slimmable: dict[str, Any] | None = None
     checkpoint_every: int = 1000
     keep_checkpoints: int = 2
@@ -112,47 +115,82 @@ def param_groups(model: torch.nn.Module, weight_decay: float) -> list[dict[str, 
     return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
 
 
+def moco_settings(cfg: RunConfig) -> dict[str, Any]:
+    from rsfm.models.moco import DEFAULTS
+
+    unknown = set(cfg.moco or {}) - set(DEFAULTS)
+    if unknown:
+        raise ConfigError(f"moco: unknown settings {sorted(unknown)}; known: {', '.join(DEFAULTS)}")
+    return {**DEFAULTS, **(cfg.moco or {})}
+
+
 def build_model(cfg: RunConfig) -> torch.nn.Module:
-    """The MAE of ``cfg`` (a :class:`~rsfm.slimming.slimmable.SlimmableMAE` around it with ``cfg.slimmable``)."""
+    """The objective's model around a fresh encoder of ``cfg.model``: a MAE or MoCo v3, inside its slimmable
+    (sandwich-rule) wrapper with ``cfg.slimmable``."""
     if cfg.model not in SIZES:
         raise ConfigError(f"unknown model size {cfg.model!r}; known: {', '.join(SIZES)}")
-    torch.manual_seed(cfg.seed)  # identical initial weights on every rank
-    encoder = create_encoder(cfg.model, img_size=cfg.img_size, patch_size=cfg.patch_size)
-    encoder.set_grad_checkpointing(cfg.activation_checkpointing)
-    model = MaskedAutoencoder(
-        encoder, decoder_dim=cfg.decoder_dim, decoder_depth=cfg.decoder_depth, decoder_heads=cfg.decoder_heads,
-        mask_ratio=cfg.mask_ratio, norm_pix_loss=cfg.norm_pix_loss,
-    )  # fmt: skip
+    if cfg.method not in ("mae", "moco"):
+        raise ConfigError(f"unknown pretraining method {cfg.method!r}; known: mae, moco")
     if cfg.slimmable:
-        from rsfm.slimming.slimmable import SlimmableMAE
-
         unknown = set(cfg.slimmable) - {"smallest", "random_widths"}
         if unknown or not 0 < float(cfg.slimmable.get("smallest", 0.25)) < 1:
             raise ConfigError(f"slimmable: keys smallest (in (0, 1)) and random_widths, got {cfg.slimmable}")
         if cfg.compile:
             raise ConfigError("slimmable training changes widths every step: turn compile off for it")
-        return SlimmableMAE(model)
+    torch.manual_seed(cfg.seed)  # identical initial weights on every rank
+    encoder = create_encoder(cfg.model, img_size=cfg.img_size, patch_size=cfg.patch_size)
+    encoder.set_grad_checkpointing(cfg.activation_checkpointing)
+    if cfg.method == "moco":
+        if cfg.zero_stage == 3:
+            raise ConfigError("MoCo runs need ZeRO stage 0-2: its momentum encoder is updated in place every step")
+        settings = moco_settings(cfg)
+        model: torch.nn.Module = MoCoV3(
+            encoder, dim=settings["dim"], mlp_dim=settings["mlp_dim"], temperature=settings["temperature"],
+            freeze_patch_embed=settings["freeze_patch_embed"],
+        )  # fmt: skip
+        others = model.momentum_encoder.blocks
+    else:
+        model = MaskedAutoencoder(
+            encoder, decoder_dim=cfg.decoder_dim, decoder_depth=cfg.decoder_depth, decoder_heads=cfg.decoder_heads,
+            mask_ratio=cfg.mask_ratio, norm_pix_loss=cfg.norm_pix_loss,
+        )  # fmt: skip
+        others = model.decoder_blocks
+    if cfg.slimmable:
+        from rsfm.slimming.slimmable import SlimmableMAE, SlimmableMoCo
+
+        return SlimmableMoCo(model) if cfg.method == "moco" else SlimmableMAE(model)
     if cfg.fuse_parallel:
-        fuse_parallel_blocks(encoder)
+        fuse_parallel_blocks(model)
     if cfg.compile:
         # Block by block: every encoder (and decoder) block has the same shapes, so one graph serves them all, and
         # the parameter names, hence checkpoints and the exported encoder, stay those of the plain model.
-        for block in [*encoder.blocks, *model.decoder_blocks]:
+        for block in [*encoder.blocks, *others]:
             block.compile(dynamic=False)
     return model
 
 
-def train_flops_per_image(model: MaskedAutoencoder, img_size: int) -> float:
-    """3 x forward FLOPs (forward + backward), counted once on a meta copy of the model."""
+def train_flops_per_image(model: torch.nn.Module, img_size: int) -> float:
+    """Forward + backward FLOPs of one image (3 x forward where gradients flow), counted on a meta copy.
+
+    MAE: 3 x its forward. MoCo v3: two views, each 3 x the online branch (encoder, projector, predictor) plus 1 x
+    the momentum branch (no backward)."""
     import copy
 
     from torch.utils.flop_counter import FlopCounterMode
 
-    meta = copy.deepcopy(model).to("meta")
-    counter = FlopCounterMode(display=False)
-    with counter, torch.no_grad():
-        meta(torch.empty(1, 3, img_size, img_size, device="meta"))
-    return 3.0 * counter.get_total_flops()
+    meta = copy.deepcopy(model).to("meta").eval()  # eval: BatchNorm takes a batch of one
+    image = torch.empty(1, 3, img_size, img_size, device="meta")
+
+    def count(fn: Any) -> float:
+        counter = FlopCounterMode(display=False)
+        with counter, torch.no_grad():
+            fn()
+        return float(counter.get_total_flops())
+
+    if isinstance(meta, MoCoV3):
+        online = count(lambda: meta.query(image))
+        return 2 * (3 * online + count(lambda: meta.momentum_projector(meta.momentum_encoder(image))))
+    return 3.0 * count(lambda: meta(image))
 
 
 def export_encoder(model: torch.nn.Module, cfg: RunConfig, steps: int, out_dir: Path) -> None:
@@ -165,8 +203,8 @@ def export_encoder(model: torch.nn.Module, cfg: RunConfig, steps: int, out_dir: 
         "model": cfg.model, "img_size": cfg.img_size, "patch_size": cfg.patch_size, "embed_dim": size.embed_dim,
         "depth": size.depth, "num_heads": size.num_heads, "num_parallel": size.num_parallel,
         "mlp_ratio": size.mlp_ratio, "class_token": True, "pos_embed": "sincos-2d (fixed)",
-        "pretraining": {"method": "mae", "steps": steps, "mask_ratio": cfg.mask_ratio, "epochs": cfg.epochs,
-                        "slimmable": cfg.slimmable},
+        "pretraining": {"method": cfg.method, "steps": steps, "epochs": cfg.epochs, "slimmable": cfg.slimmable,
+                        **({"moco": moco_settings(cfg)} if cfg.method == "moco" else {"mask_ratio": cfg.mask_ratio})},
     }  # fmt: skip
     tmp = out_dir / ".encoder.safetensors.tmp"
     save_file(tensors, str(tmp), metadata={"format": "pt", "model": cfg.model})
@@ -212,6 +250,7 @@ def train(cfg: RunConfig) -> None:
     import deepspeed
     import torch.distributed as dist
 
+    from rsfm.pretrain.augment import MOCO_VIEWS, augment_view
     from rsfm.pretrain.data import ShardImages, StepSampler, normalize
     from rsfm.slimming.slimmable import sandwich_widths
 
@@ -229,7 +268,11 @@ def train(cfg: RunConfig) -> None:
             f"global batch {cfg.global_batch} is not a multiple of micro batch {cfg.micro_batch} x {world} ranks"
         )
     accum = cfg.global_batch // (cfg.micro_batch * world)
-    dataset = ShardImages(cfg.shard_dir, cfg.img_size, seed=cfg.seed)
+    moco = cfg.method == "moco"
+    dataset = ShardImages(
+        cfg.shard_dir, cfg.img_size, seed=cfg.seed, views=2 if moco else 1,
+        scale=tuple(moco_settings(cfg)["crop_scale"]) if moco else (0.2, 1.0),
+    )  # fmt: skip
     steps_per_epoch = len(dataset) // cfg.global_batch
     if steps_per_epoch == 0:
         raise ConfigError(f"{len(dataset)} images are fewer than one global batch ({cfg.global_batch})")
@@ -239,6 +282,9 @@ def train(cfg: RunConfig) -> None:
     model = build_model(cfg)
     engine, scheduler = build_engine(cfg, model, total_steps, warmup_steps, accum, bf16)
     input_dtype = torch.bfloat16 if bf16 and not uses_autocast(cfg, bf16) else torch.float32
+    inner = model.moco if moco and cfg.slimmable else model.mae if cfg.slimmable else model  # one width's model
+    if moco and input_dtype == torch.bfloat16:
+        inner.momentum_in_fp32()
 
     out_dir, ckpt_dir = Path(cfg.out_dir), Path(cfg.out_dir) / "checkpoints"
     start_step = 0
@@ -251,8 +297,8 @@ def train(cfg: RunConfig) -> None:
         persistent_workers=cfg.loader_workers > 0, prefetch_factor=4 if cfg.loader_workers else None,
     )  # fmt: skip
     batches = iter(loader)
-    mae = model.mae if cfg.slimmable else model  # MFU counts the MAE's own FLOPs (one width)
-    flops_per_image = train_flops_per_image(mae, cfg.img_size) if cuda and cfg.peak_tflops else None
+    # MFU counts one width's FLOPs
+    flops_per_image = train_flops_per_image(inner, cfg.img_size) if cuda and cfg.peak_tflops else None
     num_patches = model.encoder.patch_embed.num_patches
     metrics = MetricsLog(out_dir, start_step, total_steps) if rank == 0 else None
 
@@ -263,16 +309,24 @@ def train(cfg: RunConfig) -> None:
             wait_start = time.perf_counter()
             images = next(batches).to(device, non_blocking=True)
             window_wait += time.perf_counter() - wait_start
-            images = normalize(images, input_dtype)
-            # masks are a function of (seed, step, micro-batch, rank): a resumed run draws the same ones
+            # masks, views and widths are functions of (seed, step, micro-batch, rank): a resumed run draws the same
             generator = torch.Generator().manual_seed(hash((cfg.seed, step, micro, rank)) & 0x7FFFFFFF)
-            noise = torch.rand(images.shape[0], num_patches, generator=generator).to(device)
-            if cfg.slimmable:  # the sandwich of widths, drawn from the same generator: resumes draw the same ones
+            widths = None
+            if cfg.slimmable:
                 widths = sandwich_widths(cfg.slimmable.get("smallest", 0.25), cfg.slimmable.get("random_widths", 2),
                                          generator)  # fmt: skip
-                loss, logged, _ = engine(images, noise=noise, widths=widths)  # logged: the full width's MAE loss
+            kwargs: dict[str, Any] = {} if widths is None else {"widths": widths}
+            if moco:  # the moving average moves once per optimiser step, before the step's keys
+                base_momentum = moco_settings(cfg)["momentum"]
+                kwargs["momentum"] = momentum_at(step, total_steps, base_momentum) if micro == 0 else None
+                views = [normalize(augment_view(images[:, v].float() / 255, policy, generator) * 255, input_dtype)
+                         for v, policy in enumerate(MOCO_VIEWS)]  # fmt: skip
+                loss, logged, _ = engine(*views, **kwargs)
             else:
-                loss, _, _ = engine(images, noise=noise)
+                images = normalize(images, input_dtype)
+                noise = torch.rand(images.shape[0], num_patches, generator=generator).to(device)
+                loss, logged, _ = engine(images, noise=noise, **kwargs)  # slimmable: logged = full width's loss
+            if widths is None:
                 logged = loss.detach()
             engine.backward(loss)
             engine.step()

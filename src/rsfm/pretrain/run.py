@@ -1,13 +1,22 @@
-"""The pretraining stage as the workflow runs it: merge the config for one size, write run.json, launch."""
+"""The pretraining stage as the workflow runs it: merge the config for one named run, write run.json, launch.
+
+Runs are named: every entry of ``pretrain.sizes`` is the MAE run of that size, named by the size, and
+``pretrain.runs`` adds runs of any size with another objective (``method: moco``), learned slimmable training
+(``slimmable: {smallest, random_widths}``) or their own settings, e.g. paper 2's slimmable and regular encoders
+side by side. A run's settings are ``run``, then ``per_size`` of its size, then its own entry.
+"""
 
 from __future__ import annotations
 
 import json
 import logging
-from dataclasses import asdict
+import os
+import shutil
+from dataclasses import MISSING, asdict, fields
 from pathlib import Path
 from typing import Any
 
+from rsfm.errors import ConfigError
 from rsfm.pretrain.engine import RunConfig
 from rsfm.pretrain.launch import launch
 
@@ -26,27 +35,83 @@ _COMMON_KEYS = (
 )  # fmt: skip
 
 
-def run_settings(pretrain_cfg: dict[str, Any], size: str) -> dict[str, Any]:
-    """The ``run`` block with this size's ``per_size`` overrides applied."""
-    return {**pretrain_cfg.get("run", {}), **pretrain_cfg.get("per_size", {}).get(size, {})}
+_RUN_KEYS = ("method", "moco", "slimmable")
 
 
-def run_config(pretrain_cfg: dict[str, Any], size: str, shard_dir: str | Path, out_dir: str | Path) -> RunConfig:
-    settings = run_settings(pretrain_cfg, size)
+def pretrain_runs(pretrain_cfg: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Every run of the stage by name: one MAE run per size, then the named ``runs``."""
+    runs: dict[str, dict[str, Any]] = {size: {"size": size} for size in pretrain_cfg.get("sizes", [])}
+    runs.update(pretrain_cfg.get("runs", {}))
+    return runs
+
+
+def run_entry(pretrain_cfg: dict[str, Any], name: str) -> dict[str, Any]:
+    runs = pretrain_runs(pretrain_cfg)
+    if name not in runs:
+        raise ConfigError(f"no pretraining run {name!r}; known: {', '.join(runs)} (pretrain.sizes, pretrain.runs)")
+    return runs[name]
+
+
+def run_settings(pretrain_cfg: dict[str, Any], name: str) -> dict[str, Any]:
+    """The ``run`` block with the run's size's ``per_size`` overrides, then the run's own, applied."""
+    entry = run_entry(pretrain_cfg, name)
+    own = {k: v for k, v in entry.items() if k != "size"}
+    return {**pretrain_cfg.get("run", {}), **pretrain_cfg.get("per_size", {}).get(entry["size"], {}), **own}
+
+
+def run_config(pretrain_cfg: dict[str, Any], name: str, shard_dir: str | Path, out_dir: str | Path) -> RunConfig:
+    settings = run_settings(pretrain_cfg, name)
     decoder = pretrain_cfg.get("decoder", {})
+    common = {**pretrain_cfg, **{k: v for k, v in settings.items() if k in _COMMON_KEYS}}
     return RunConfig(
-        model=size, shard_dir=str(Path(shard_dir).resolve()), out_dir=str(Path(out_dir).resolve()),
+        model=run_entry(pretrain_cfg, name)["size"], shard_dir=str(Path(shard_dir).resolve()),
+        out_dir=str(Path(out_dir).resolve()),
         decoder_dim=decoder.get("dim", 512), decoder_depth=decoder.get("depth", 8),
         decoder_heads=decoder.get("heads", 16),
-        **{k: pretrain_cfg[k] for k in _COMMON_KEYS if k in pretrain_cfg},
-        **{k: settings[k] for k in _ENGINE_KEYS if k in settings},
+        **{k: common[k] for k in _COMMON_KEYS if k in common},
+        **{k: settings[k] for k in (*_ENGINE_KEYS, *_RUN_KEYS) if k in settings},
     )  # fmt: skip
 
 
-def pretrain(pretrain_cfg: dict[str, Any], size: str, shard_dir: str | Path, out_dir: str | Path) -> None:
+# Settings that do not change what a run computes (at most its rounding): a restart with other values still resumes
+# its checkpoints.
+_BOOKKEEPING = {"out_dir", "shard_dir", "log_every", "checkpoint_every", "keep_checkpoints", "loader_workers",
+                "peak_tflops", "extra", "compile", "fuse_parallel", "activation_checkpointing"}  # fmt: skip
+_RUN_STATE = ("checkpoints", "log.csv", "dvclive")
+
+
+def set_aside_stale_state(out_dir: Path, settings: dict[str, Any]) -> list[str]:
+    """Move checkpoints and logs of an earlier run with other settings to ``superseded/`` (replacing an older one).
+
+    A rerun resumes from ``checkpoints/`` by itself; that is right after an interruption but wrong after a change of
+    size, schedule, batch, objective or data, which Snakemake answers with a rerun too. Returns what differed."""
+    previous_file = out_dir / "run.json"
+    if not previous_file.is_file() or not (out_dir / "checkpoints").exists():
+        return []
+    # settings a run.json predates (added to the engine since) had their defaults then
+    defaults = {f.name: f.default for f in fields(RunConfig) if f.default is not MISSING}
+    previous = json.loads(json.dumps({**defaults, **json.loads(previous_file.read_text())}))
+    settings = json.loads(json.dumps(settings))  # as run.json holds them (tuples become lists)
+    changed = sorted(k for k in (set(previous) | set(settings)) - _BOOKKEEPING if previous.get(k) != settings.get(k))
+    if changed:
+        superseded = out_dir / "superseded"
+        shutil.rmtree(superseded, ignore_errors=True)
+        superseded.mkdir()
+        for item in (*_RUN_STATE, "run.json"):
+            if (out_dir / item).exists():
+                os.replace(out_dir / item, superseded / item)
+    return changed
+
+
+def pretrain(pretrain_cfg: dict[str, Any], name: str, shard_dir: str | Path, out_dir: str | Path) -> None:
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    config = run_config(pretrain_cfg, size, shard_dir, out_dir)
+    config = run_config(pretrain_cfg, name, shard_dir, out_dir)
+    log = logging.getLogger("rsfm.pretrain")
+    changed = set_aside_stale_state(out_dir, asdict(config))
+    if changed:
+        log.warning("%s: settings changed (%s) since its checkpoints were written: they are kept in %s, and the run "
+                    "starts afresh", name, ", ".join(changed), out_dir / "superseded")  # fmt: skip
     config_path = out_dir / "run.json"
     config_path.write_text(json.dumps(asdict(config), indent=2))
-    launch(config_path, run_settings(pretrain_cfg, size), log=logging.getLogger("rsfm.pretrain"))
+    launch(config_path, run_settings(pretrain_cfg, name), log=log)

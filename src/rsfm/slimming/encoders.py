@@ -17,7 +17,9 @@ the config; an encoder with other layer types needs a slicing rule for those lay
 
 Input settings of an entry (all optional): ``img_size``, ``pool`` (``mean`` or ``cls``), ``bands`` (per dataset
 layout: ``class_folders`` channel indices, ``geobench`` band names, in the order the encoder expects), ``scale``
-(per layout), ``mean`` and ``std`` (per band, after scaling).
+(per layout), ``mean`` and ``std`` (per band, after scaling), ``missing_bands`` (``error``, or ``fill``: bands the
+encoder expects and a dataset lacks enter as zeros after normalisation, e.g. SSL4EO-S12's 13 Sentinel-2 bands on
+m-so2sat, which has 10 of them).
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ DROPPED = ("head.", "fc_norm.", "decoder", "mask_token", "projector", "predictor
 
 
 def encoder_input(entry: dict[str, Any], default_img_size: int) -> EncoderInput:
-    options = {k: entry[k] for k in ("bands", "mean", "std", "pool") if k in entry}
+    options = {k: entry[k] for k in ("bands", "mean", "std", "pool", "missing_bands") if k in entry}
     if "scale" in entry:
         options["scale"] = {**EncoderInput().scale, **entry["scale"]}
     return EncoderInput(img_size=int(entry.get("img_size", default_img_size)), **options)
@@ -111,6 +113,20 @@ def load_file_encoder(name: str, entry: dict[str, Any]) -> nn.Module:
     return model.eval()
 
 
+def describe(name: str, entry: dict[str, Any], pretrain_dir: str | Path = "results/pretrain") -> dict[str, str]:
+    """How an encoder was made, for the tables: ``base`` architecture, pretraining ``method`` and ``training``
+    (``slimmable`` or ``regular``). Ours: from its encoder.json; external ones: the entry's ``arch``, ``method`` and
+    ``slimmable`` keys."""
+    if entry.get("source", "pretrain") == "pretrain":
+        arch_file = Path(pretrain_dir) / name / "encoder.json"
+        arch = json.loads(arch_file.read_text()) if arch_file.is_file() else {}
+        made = arch.get("pretraining", {})
+        base, method, slimmable = arch.get("model", name), made.get("method", "mae"), made.get("slimmable")
+    else:
+        base, method, slimmable = entry.get("arch", name), entry.get("method", "unknown"), entry.get("slimmable")
+    return {"base": str(base), "method": str(method), "training": "slimmable" if slimmable else "regular"}
+
+
 def load_encoder(
     name: str, entry: dict[str, Any], pretrain_dir: str | Path = "results/pretrain"
 ) -> tuple[nn.Module, EncoderInput]:
@@ -126,4 +142,4 @@ def load_encoder(
     raise ConfigError(f"encoder {name}: unknown source {source!r} (pretrain or file)")
 
 
-__all__ = ["encoder_input", "load_encoder", "load_file_encoder", "load_pretrained"]
+__all__ = ["describe", "encoder_input", "load_encoder", "load_file_encoder", "load_pretrained"]

@@ -44,8 +44,13 @@ class EncoderInput:
     mean: Sequence[float] = IMAGENET_MEAN
     std: Sequence[float] = IMAGENET_STD
     pool: str = "mean"
+    # a band the encoder expects but a dataset lacks (SSL4EO's 13 Sentinel-2 bands on m-so2sat, which has 10):
+    # "error", or "fill" it with the band's normalisation mean, i.e. zero input after normalisation
+    missing_bands: str = "error"
 
     def __post_init__(self) -> None:
+        if self.missing_bands not in ("error", "fill"):
+            raise ConfigError(f"missing_bands must be 'error' or 'fill', got {self.missing_bands!r}")
         if self.pool not in ("mean", "cls"):
             raise ConfigError(f"feature pooling must be 'mean' or 'cls', got {self.pool!r}")
         if len(self.mean) != len(self.std):
@@ -100,16 +105,31 @@ def load_split(prepared: str | Path, split: str, spec: EncoderInput) -> Split:
     scale = float(spec.scale.get(layout, 1.0))
     mean = torch.tensor(spec.mean, dtype=torch.float32).view(-1, 1, 1)
     std = torch.tensor(spec.std, dtype=torch.float32).view(-1, 1, 1)
+    slots = None  # where the read bands go among the encoder's (None: all of them, in order)
+    if bands and layout == "geobench" and meta.get("bands"):
+        absent = [b for b in bands if b not in meta["bands"]]
+        if absent and spec.missing_bands == "error":
+            raise ConfigError(
+                f"{prepared}: the encoder expects bands {absent}, which {Path(prepared).name} does not have "
+                f"(it has {meta['bands']}); set the encoder's missing_bands: fill to feed them as zeros after "
+                "normalisation, or give it bands this dataset has"
+            )
+        slots = [i for i, b in enumerate(bands) if b not in absent]
     images = []
     for rel in index["path"]:
-        pixels = torch.from_numpy(_read_pixels(root / rel, layout, bands)) / scale
-        if pixels.shape[0] != len(mean):
+        read = [bands[i] for i in slots] if slots is not None else bands
+        pixels = torch.from_numpy(_read_pixels(root / rel, layout, read)) / scale
+        expected = len(bands) if bands else pixels.shape[0]
+        if expected != len(mean):
             raise ConfigError(
                 f"{prepared}: images give {pixels.shape[0]} bands but the encoder's mean/std have {len(mean)}; set "
                 f"the encoder's bands for {layout!r} (available: {meta.get('bands') or 'the image channels'})"
             )
         resized = F.interpolate(pixels[None], size=(spec.img_size, spec.img_size), mode="bilinear", antialias=True)
-        images.append((resized[0] - mean) / std)
+        at = slots if slots is not None else list(range(len(mean)))
+        image = torch.zeros(len(mean), spec.img_size, spec.img_size)  # absent bands stay 0: their mean
+        image[at] = (resized[0] - mean[at]) / std[at]
+        images.append(image)
     return Split(torch.stack(images), targets_of(index, meta))
 
 

@@ -5,8 +5,9 @@ the ablations are ``last-all``, ``random-all`` (other dims) and ``first-attn``, 
 
 Tidy outputs (one row per measurement), which every figure reads:
 
-- probes: ``encoder, group, dataset, variant, width, rel_flops, params_m, probe, seed, metric, value, retention``
-  with ``retention = value / value at width 1`` of the same (encoder, dataset, variant, probe, seed);
+- probes: ``encoder, group, base, method, training, dataset, variant, width, rel_flops, params_m, probe, seed,
+  metric, value, retention`` (base: the architecture; method: the pretraining objective; training: slimmable or
+  regular) with ``retention = value / value at width 1`` of the same (encoder, dataset, variant, probe, seed);
 - redundancy: ``encoder, group, dataset, width, rel_flops, measure, value`` (mean |corr|, EVR slope, effective
   dimension of the test features);
 - spectra: ``encoder, group, dataset, width, component, ratio`` (explained-variance ratios, first 256 components).
@@ -29,12 +30,12 @@ import pandas as pd
 from rsfm.errors import ConfigError
 from rsfm.io import atomic_write
 from rsfm.slimming import analyses, probes
-from rsfm.slimming.encoders import load_encoder
+from rsfm.slimming.encoders import describe, load_encoder
 from rsfm.slimming.features import load_split, read_index, sweep
 
 MAIN_VARIANT = "first-all"
-PROBE_COLUMNS = ["encoder", "group", "dataset", "variant", "width", "rel_flops", "params_m", "probe", "seed",
-                 "metric", "value", "retention"]  # fmt: skip
+PROBE_COLUMNS = ["encoder", "group", "base", "method", "training", "dataset", "variant", "width", "rel_flops",
+                 "params_m", "probe", "seed", "metric", "value", "retention"]  # fmt: skip
 REDUNDANCY_COLUMNS = ["encoder", "group", "dataset", "width", "rel_flops", "measure", "value"]
 SPECTRUM_COLUMNS = ["encoder", "group", "dataset", "width", "component", "ratio"]
 SPECTRUM_COMPONENTS = 256
@@ -77,7 +78,7 @@ def features(
     _, meta = read_index(prepared, "train")
     result = {
         "encoder": encoder, "dataset": dataset, "multilabel": bool(meta.get("multilabel")),
-        "eval_split": split_names[1], "variants": files,
+        "eval_split": split_names[1], "variants": files, "made": describe(encoder, entry, pretrain_dir),
     }  # fmt: skip
     with atomic_write(manifest) as handle:
         json.dump(result, handle, indent=2)
@@ -127,7 +128,7 @@ def _probe_variant(
                                             multilabel=multilabel, k=k, seed=seed, device=device)  # fmt: skip
                     cached = value
                 rows.append({
-                    "encoder": info["encoder"], "group": group_of(slim_cfg, info["encoder"]),
+                    "encoder": info["encoder"], "group": group_of(slim_cfg, info["encoder"]), **info["made"],
                     "dataset": info["dataset"], "variant": variant, "width": float(data["width"]),
                     "rel_flops": float(data["flops"]) / float(full["flops"]), "params_m": float(data["params"]) / 1e6,
                     "probe": method, "seed": int(seed), "metric": "mAP" if multilabel else "accuracy", "value": value,

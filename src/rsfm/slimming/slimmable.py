@@ -9,7 +9,8 @@ slimmable-trained encoder is slimmed and probed like any other.
 
 The sandwich rule: every step trains the full width, the smallest width and ``random_widths`` widths drawn uniformly
 in between, with in-place distillation: the sub-widths learn the full width's detached output (for MAE, its
-reconstruction of the masked patches). :class:`SlimmableMAE` returns the summed loss of one step, so one backward
+reconstruction of the masked patches; for MoCo v3, the full-width momentum encoder's keys, see
+:class:`SlimmableMoCo`). :class:`SlimmableMAE` returns the summed loss of one step, so one backward
 pass through the DeepSpeed engine trains all widths (memory holds the activations of every width of the step).
 """
 
@@ -123,4 +124,43 @@ class SlimmableMAE(nn.Module):
         return loss + subs.sum(), loss.detach(), subs.detach()
 
 
-__all__ = ["SlimmableAttention", "SlimmableMAE", "SlimmableMlp", "make_slimmable", "sandwich_widths", "width"]
+class SlimmableMoCo(nn.Module):
+    """MoCo v3 trained with the sandwich rule: every width's queries against the full-width momentum keys.
+
+    The momentum encoder (the moving average of the full-width weights) is the teacher: its keys are the targets of
+    every width's contrastive loss, so the sub-widths learn to place views where the full model's average places
+    them, which is in-place distillation for a contrastive objective. ``forward`` returns (summed loss, full-width
+    loss, sub-width losses)."""
+
+    def __init__(self, moco: nn.Module) -> None:
+        super().__init__()
+        self.moco = moco
+        make_slimmable(moco.encoder)  # the momentum copy keeps timm's modules: it always runs at full width
+
+    @property
+    def encoder(self) -> nn.Module:
+        return self.moco.encoder
+
+    def forward(
+        self, view1: torch.Tensor, view2: torch.Tensor, widths: Sequence[float], momentum: float | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        from rsfm.models.moco import contrastive_loss
+
+        if not widths or widths[0] != 1.0:
+            raise ValueError(f"the sandwich starts with the full width, got {list(widths)}")
+        moco = self.moco
+        if momentum is not None:
+            moco.update_momentum(momentum)
+        k1, k2 = moco.key(view1), moco.key(view2)
+        losses = []
+        for s in widths:
+            with width(moco.encoder, s):
+                loss = contrastive_loss(moco.query(view1), k2, moco.temperature)
+                losses.append(loss + contrastive_loss(moco.query(view2), k1, moco.temperature))
+        subs = torch.stack(losses[1:]) if len(losses) > 1 else losses[0].new_zeros(0)
+        return losses[0] + subs.sum(), losses[0].detach(), subs.detach()
+
+
+__all__ = [
+    "SlimmableAttention", "SlimmableMAE", "SlimmableMlp", "SlimmableMoCo", "make_slimmable", "sandwich_widths", "width",
+]  # fmt: skip
