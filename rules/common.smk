@@ -55,7 +55,7 @@ def data_targets():
 
 def pretrain_run_names():
     """Every pretraining run: one MAE run per size, named by it, then pretrain.runs (rsfm.pretrain.run)."""
-    from rsfm.pretrain.run import pretrain_runs
+    from rsfm.pretrain.runs import pretrain_runs
 
     return list(pretrain_runs(PRETRAIN))
 
@@ -163,7 +163,7 @@ def all_targets():
 
 def pretrain_resource(run, key):
     """A launch setting of a pretraining run: its own entry, else pretrain.per_size.<its size>, else pretrain.run."""
-    from rsfm.pretrain.run import run_settings
+    from rsfm.pretrain.runs import run_settings
 
     defaults = {"nodes": 1, "cpus_per_task": 1, "mem_mb": 4000, "runtime": 60}
     return run_settings(PRETRAIN, run).get(key, defaults.get(key))

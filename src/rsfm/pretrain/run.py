@@ -1,10 +1,5 @@
-"""The pretraining stage as the workflow runs it: merge the config for one named run, write run.json, launch.
-
-Runs are named: every entry of ``pretrain.sizes`` is the MAE run of that size, named by the size, and
-``pretrain.runs`` adds runs of any size with another objective (``method: moco``), learned slimmable training
-(``slimmable: {smallest, random_widths}``) or their own settings, e.g. paper 2's slimmable and regular encoders
-side by side. A run's settings are ``run``, then ``per_size`` of its size, then its own entry.
-"""
+"""The pretraining stage as the workflow runs it: merge the config of one named run (rsfm.pretrain.runs), write
+run.json, set aside what an earlier run with other settings left, launch."""
 
 from __future__ import annotations
 
@@ -16,9 +11,9 @@ from dataclasses import MISSING, asdict, fields
 from pathlib import Path
 from typing import Any
 
-from rsfm.errors import ConfigError
 from rsfm.pretrain.engine import RunConfig
 from rsfm.pretrain.launch import launch
+from rsfm.pretrain.runs import RUN_KEYS, run_entry, run_settings
 
 _ENGINE_KEYS = (
     "global_batch",
@@ -35,30 +30,6 @@ _COMMON_KEYS = (
 )  # fmt: skip
 
 
-_RUN_KEYS = ("method", "moco", "slimmable")
-
-
-def pretrain_runs(pretrain_cfg: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """Every run of the stage by name: one MAE run per size, then the named ``runs``."""
-    runs: dict[str, dict[str, Any]] = {size: {"size": size} for size in pretrain_cfg.get("sizes", [])}
-    runs.update(pretrain_cfg.get("runs", {}))
-    return runs
-
-
-def run_entry(pretrain_cfg: dict[str, Any], name: str) -> dict[str, Any]:
-    runs = pretrain_runs(pretrain_cfg)
-    if name not in runs:
-        raise ConfigError(f"no pretraining run {name!r}; known: {', '.join(runs)} (pretrain.sizes, pretrain.runs)")
-    return runs[name]
-
-
-def run_settings(pretrain_cfg: dict[str, Any], name: str) -> dict[str, Any]:
-    """The ``run`` block with the run's size's ``per_size`` overrides, then the run's own, applied."""
-    entry = run_entry(pretrain_cfg, name)
-    own = {k: v for k, v in entry.items() if k != "size"}
-    return {**pretrain_cfg.get("run", {}), **pretrain_cfg.get("per_size", {}).get(entry["size"], {}), **own}
-
-
 def run_config(pretrain_cfg: dict[str, Any], name: str, shard_dir: str | Path, out_dir: str | Path) -> RunConfig:
     settings = run_settings(pretrain_cfg, name)
     decoder = pretrain_cfg.get("decoder", {})
@@ -69,7 +40,7 @@ def run_config(pretrain_cfg: dict[str, Any], name: str, shard_dir: str | Path, o
         decoder_dim=decoder.get("dim", 512), decoder_depth=decoder.get("depth", 8),
         decoder_heads=decoder.get("heads", 16),
         **{k: common[k] for k in _COMMON_KEYS if k in common},
-        **{k: settings[k] for k in (*_ENGINE_KEYS, *_RUN_KEYS) if k in settings},
+        **{k: settings[k] for k in (*_ENGINE_KEYS, *RUN_KEYS) if k in settings},
     )  # fmt: skip
 
 

@@ -1,0 +1,39 @@
+"""The pretraining stage's runs by name, free of torch: the Snakefile evaluates these for every job it plans (and
+every cluster job parses the Snakefile again).
+
+Every entry of ``pretrain.sizes`` is the MAE run of that size, named by the size; ``pretrain.runs`` adds runs of any
+size with another objective (``method: moco``), learned slimmable training (``slimmable``) or their own settings. A
+run's settings are ``run``, then ``per_size`` of its size, then its own entry.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rsfm.errors import ConfigError
+
+RUN_KEYS = ("method", "moco", "slimmable")
+
+
+def pretrain_runs(pretrain_cfg: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Every run of the stage by name: one MAE run per size, then the named ``runs``."""
+    runs: dict[str, dict[str, Any]] = {size: {"size": size} for size in pretrain_cfg.get("sizes", [])}
+    runs.update(pretrain_cfg.get("runs", {}))
+    return runs
+
+
+def run_entry(pretrain_cfg: dict[str, Any], name: str) -> dict[str, Any]:
+    runs = pretrain_runs(pretrain_cfg)
+    if name not in runs:
+        raise ConfigError(f"no pretraining run {name!r}; known: {', '.join(runs)} (pretrain.sizes, pretrain.runs)")
+    return runs[name]
+
+
+def run_settings(pretrain_cfg: dict[str, Any], name: str) -> dict[str, Any]:
+    """The ``run`` block with the run's size's ``per_size`` overrides, then the run's own, applied."""
+    entry = run_entry(pretrain_cfg, name)
+    own = {k: v for k, v in entry.items() if k != "size"}
+    return {**pretrain_cfg.get("run", {}), **pretrain_cfg.get("per_size", {}).get(entry["size"], {}), **own}
+
+
+__all__ = ["RUN_KEYS", "pretrain_runs", "run_entry", "run_settings"]
