@@ -95,12 +95,25 @@ def finetune_targets():
     return targets
 
 
+def launch_resource(settings, key, defaults):
+    """A SLURM resource of a torchrun-launched rule from its launch settings. ``tasks``: one launcher (torchrun) per
+    SLURM task, by default one per node. ``mpi``: with several tasks the job starts them itself (srun in
+    rsfm.pretrain.launch), so the executor must run it directly, not inside its own one-task srun step."""
+    from rsfm.pretrain.launch import launcher_tasks
+
+    if key == "tasks":
+        return launcher_tasks(settings)
+    if key == "mpi":
+        return "srun" if launcher_tasks(settings) > 1 else ""
+    return settings.get(key, defaults.get(key))
+
+
 def finetune_resource(size, key):
     """A launch setting of ``size``: finetune.per_size.<size>, else finetune.run."""
     from rsfm.finetune.run import launch_settings
 
     defaults = {"nodes": 1, "cpus_per_task": 1, "mem_mb": 4000, "runtime": 60}
-    return launch_settings(FINETUNE, size).get(key, defaults.get(key))
+    return launch_resource(launch_settings(FINETUNE, size), key, defaults)
 
 
 def finetune_gres(size, gpus=None):
@@ -151,11 +164,12 @@ def pretrain_resource(size, key):
     from rsfm.pretrain.run import run_settings
 
     defaults = {"nodes": 1, "cpus_per_task": 1, "mem_mb": 4000, "runtime": 60}
-    return run_settings(PRETRAIN, size).get(key, defaults.get(key))
+    return launch_resource(run_settings(PRETRAIN, size), key, defaults)
 
 
 def pretrain_gres(size):
-    """GPUs as generic resources per node: the executor's `gpu` resource with `tasks` would set --ntasks-per-gpu."""
+    """GPUs as generic resources per node: the executor's `gpu` resource with `tasks` would set --ntasks-per-gpu (so
+    would gres, unless the rule sets tasks_per_gpu=0, as ours do)."""
     gpus = pretrain_resource(size, "gpus_per_node") or 0
     return f"gpu:{gpus}" if gpus else ""
 
@@ -169,3 +183,12 @@ def res(rule_name, key, fallback=None):
     if value is None:
         value = {"threads": 1, "mem_mb": 2000, "runtime": 60}[key]
     return value
+
+
+def site(rule_name):
+    """Where a rule's SLURM jobs go, as executor resources: partition and account from resources.rules.<rule>, else
+    resources.default. Left empty, the cluster's default partition is used and the executor guesses the account."""
+    resources = CFG.get("resources", {})
+    rule_cfg = resources.get("rules", {}).get(rule_name, {})
+    default = resources.get("default", {})
+    return {f"slurm_{key}": str(rule_cfg.get(key, default.get(key, ""))) for key in ("partition", "account")}

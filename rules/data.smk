@@ -17,6 +17,7 @@ rule download:
         "../envs/rsfm.yaml"
     threads: res("download", "threads")
     resources:
+        **site("download"),
         mem_mb=res("download", "mem_mb"),
         runtime=res("download", "runtime"),
     params:
@@ -38,6 +39,7 @@ rule verify:
         "../envs/rsfm.yaml"
     threads: res("verify", "threads")
     resources:
+        **site("verify"),
         mem_mb=res("verify", "mem_mb"),
         runtime=res("verify", "runtime"),
     params:
@@ -61,6 +63,7 @@ rule extract:
         "../envs/rsfm.yaml"
     threads: res("extract", "threads")
     resources:
+        **site("extract"),
         mem_mb=res("extract", "mem_mb"),
         runtime=res("extract", "runtime"),
     params:
@@ -82,6 +85,7 @@ rule synthesize:
         "../envs/rsfm.yaml"
     threads: res("synthesize", "threads")
     resources:
+        **site("synthesize"),
         mem_mb=res("synthesize", "mem_mb"),
         runtime=res("synthesize", "runtime"),
     params:
@@ -105,6 +109,7 @@ rule convert:
         "../envs/rsfm.yaml"
     threads: res("convert", "threads", WORKERS)
     resources:
+        **site("convert"),
         mem_mb=res("convert", "mem_mb"),
         runtime=res("convert", "runtime"),
     params:
@@ -128,6 +133,7 @@ rule tile:
         "../envs/rsfm.yaml"
     threads: res("tile", "threads", WORKERS)
     resources:
+        **site("tile"),
         mem_mb=res("tile", "mem_mb"),
         runtime=res("tile", "runtime"),
     params:
@@ -155,6 +161,7 @@ rule data_summary:
         "../envs/rsfm.yaml"
     threads: res("data_summary", "threads")
     resources:
+        **site("data_summary"),
         mem_mb=res("data_summary", "mem_mb"),
         runtime=res("data_summary", "runtime"),
     params:

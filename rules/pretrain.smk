@@ -20,8 +20,13 @@ rule pretrain:
         "../envs/rsfm.yaml"
     threads: lambda wc: pretrain_resource(wc.size, "cpus_per_task")
     resources:
+        **site("pretrain"),
         nodes=lambda wc: pretrain_resource(wc.size, "nodes"),
-        tasks=lambda wc: pretrain_resource(wc.size, "nodes"),
+        # one launcher per task (default: per node); with several the job runs its own srun (mpi), and
+        # tasks_per_gpu=0 keeps the executor from turning gres + tasks into --ntasks-per-gpu
+        tasks=lambda wc: pretrain_resource(wc.size, "tasks"),
+        mpi=lambda wc: pretrain_resource(wc.size, "mpi"),
+        tasks_per_gpu=0,
         cpus_per_task=lambda wc: pretrain_resource(wc.size, "cpus_per_task"),
         gres=lambda wc: pretrain_gres(wc.size),
         mem_mb=lambda wc: pretrain_resource(wc.size, "mem_mb"),
@@ -50,6 +55,7 @@ rule pretrain_loss_curve:
         "../envs/rsfm.yaml"
     threads: 1
     resources:
+        **site("pretrain_loss_curve"),
         mem_mb=1000,
         runtime=5,
     script:

@@ -20,6 +20,7 @@ rule slim_features:
         "../envs/rsfm.yaml"
     threads: slim_resource("cpus_per_task")
     resources:
+        **site("slim_features"),
         gres=slim_gres(),
         mem_mb=slim_resource("mem_mb"),
         runtime=slim_resource("runtime"),
@@ -43,6 +44,7 @@ rule slim_probe:
         "../envs/rsfm.yaml"
     threads: slim_resource("cpus_per_task")
     resources:
+        **site("slim_probe"),
         gres=slim_gres(),
         mem_mb=slim_resource("mem_mb"),
         runtime=slim_resource("runtime"),
@@ -66,6 +68,7 @@ rule slim_redundancy:
         "../envs/rsfm.yaml"
     threads: 1
     resources:
+        **site("slim_redundancy"),
         mem_mb=slim_resource("mem_mb"),
         runtime=slim_resource("runtime"),
     params:
@@ -95,6 +98,7 @@ rule slim_tables:
         "../envs/rsfm.yaml"
     threads: 1
     resources:
+        **site("slim_tables"),
         mem_mb=2000,
         runtime=5,
     script:
@@ -124,6 +128,7 @@ for figure in SLIM_FIGURES:
             "../envs/rsfm.yaml"
         threads: 1
         resources:
+            **site(f"slim_{figure}"),
             mem_mb=1000,
             runtime=5,
         params:

@@ -48,7 +48,8 @@ SETTINGS = {  # pipeline setting -> meaning; every one optional, the base config
     "log_interval": "iterations between log lines",
     "options": "other mm config keys in dotted form",
 }
-RUN_KEYS = ("nodes", "gpus_per_node", "processes_per_node", "cpus_per_task", "mem_mb", "runtime", "port")  # launch
+# launch keys (per_size may set them too)
+RUN_KEYS = ("nodes", "tasks", "gpus_per_node", "processes_per_node", "cpus_per_task", "mem_mb", "runtime", "port")
 _SCALE_KEYS = ("scale", "crop_size")
 
 

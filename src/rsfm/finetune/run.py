@@ -55,12 +55,11 @@ def finetune(
     log_path: str | Path | None = None,
 ) -> dict[str, Any]:
     """Build and write ``config.py`` in ``out_dir``, train and score the run; returns its ``metrics.json``."""
-    from rsfm.pretrain.launch import launch
+    from rsfm.pretrain.launch import launch, launcher_tasks
 
     out_dir = Path(out_dir).resolve()
     launch_cfg = launch_settings(finetune_cfg, size)
     gpus = int(launch_cfg.get("gpus_per_node", 0))
-    nodes = int(launch_cfg.get("nodes", 1))
     procs = gpus if gpus else int(launch_cfg.get("processes_per_node", 1))
     settings = resolve_settings(finetune_cfg, benchmark, size)
     cfg = build_config(
@@ -72,7 +71,7 @@ def finetune(
     log = logging.getLogger("rsfm.finetune")
     handle = open(log_path, "a") if log_path else None  # noqa: SIM115 (the subprocess writes to it)
     try:
-        if nodes == 1 and procs == 1:
+        if launcher_tasks(launch_cfg) == 1 and procs == 1:
             command = [sys.executable, "-m", "rsfm.finetune.train", str(config_path), "--launcher", "none"]
             log.info("running: %s", " ".join(command))
             env = dict(os.environ)
