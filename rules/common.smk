@@ -96,9 +96,9 @@ def finetune_targets():
 
 
 def launch_resource(settings, key, defaults):
-    """A SLURM resource of a torchrun-launched rule from its launch settings. ``tasks``: one launcher (torchrun) per
-    SLURM task, by default one per node. ``mpi``: with several tasks the job starts them itself (srun in
-    rsfm.pretrain.launch), so the executor must run it directly, not inside its own one-task srun step."""
+    """A SLURM resource of the torchrun-launched rules, from their launch settings. ``tasks``: one launcher
+    (torchrun) per SLURM task, by default one per node. ``mpi``: with several tasks the job starts them itself (srun
+    in rsfm.pretrain.launch), so the executor must run it directly, not inside its own one-task srun step."""
     from rsfm.pretrain.launch import launcher_tasks
 
     if key == "tasks":
@@ -154,9 +154,34 @@ def slim_gres():
     return f"gpu:{gpus}" if gpus else ""
 
 
+def metrics_targets():
+    """Headline JSONs of each phase (rules/metrics.smk), the `metrics` of dvc.yaml."""
+    targets = [f"results/metrics/pretrain_{s}.json" for s in PRETRAIN.get("sizes", [])]
+    if finetune_metric_files():
+        targets.append("results/metrics/finetune.json")
+    if slim_outputs("{encoder}{dataset}"):
+        targets.append("results/metrics/slimming.json")
+    return targets
+
+
 def all_targets():
     data = ["results/data/summary.csv", "results/data/summary.md", "results/figures/data_samples.png"]
-    return data + pretrain_targets() + finetune_targets() + slim_targets()
+    return data + pretrain_targets() + finetune_targets() + slim_targets() + metrics_targets()
+
+
+PHASES = {
+    "data": ("results/data/",),
+    "pretrain": ("results/pretrain/", "results/metrics/pretrain_"),
+    "finetune": ("results/finetune/", "results/metrics/finetune"),
+    "slimming": ("results/slimming/", "results/metrics/slimming"),
+    "figures": ("results/figures/",),
+}
+
+
+def phase_targets(phase):
+    """The part of all_targets() that one phase makes (rules all_<phase>; dvc.yaml runs one stage each). Figures
+    are a phase of their own: they read only the other phases' tables, so they can be redrawn alone."""
+    return [target for target in all_targets() if target.startswith(PHASES[phase])]
 
 
 def pretrain_resource(size, key):

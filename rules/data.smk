@@ -146,13 +146,12 @@ rule data_summary:
     input:
         data_targets(),
     output:
-        table="results/data/summary.csv",
-        markdown="results/data/summary.md",
-        figure=report(
-            "results/figures/data_samples.png",
-            caption="../workflow/report/data_samples.rst",
+        table=report(
+            "results/data/summary.csv",
+            caption="../workflow/report/data_summary.rst",
             category="Data",
         ),
+        markdown="results/data/summary.md",
     log:
         "logs/data/summary.log",
     benchmark:
@@ -166,6 +165,33 @@ rule data_summary:
         runtime=res("data_summary", "runtime"),
     params:
         datasets=sorted(DATASETS),
-        samples=CFG["summary"]["samples_per_dataset"],
     script:
         "../scripts/data_summary.py"
+
+
+rule data_samples:
+    # a gallery of tiles: the one figure drawn from the data itself rather than from a tidy table
+    input:
+        data_targets(),
+    output:
+        report(
+            "results/figures/data_samples.png",
+            caption="../workflow/report/data_samples.rst",
+            category="Data",
+        ),
+    log:
+        "logs/figures/data_samples.log",
+    benchmark:
+        "logs/benchmarks/figures/data_samples.tsv"
+    conda:
+        "../envs/rsfm.yaml"
+    threads: 1
+    resources:
+        **site("data_samples"),
+        mem_mb=res("data_samples", "mem_mb"),
+        runtime=res("data_samples", "runtime"),
+    params:
+        datasets=sorted(DATASETS),
+        samples=CFG["summary"]["samples_per_dataset"],
+    script:
+        "../scripts/data_samples.py"
