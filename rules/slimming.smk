@@ -88,8 +88,16 @@ rule slim_tables:
             caption="../workflow/report/slim_probes.rst",
             category="Slimming",
         ),
-        redundancy="results/slimming/redundancy.csv",
-        spectra="results/slimming/spectra.csv",
+        redundancy=report(
+            "results/slimming/redundancy.csv",
+            caption="../workflow/report/slim_redundancy.rst",
+            category="Slimming",
+        ),
+        spectra=report(
+            "results/slimming/spectra.csv",
+            caption="../workflow/report/slim_spectra.rst",
+            category="Slimming",
+        ),
     log:
         "logs/slimming/tables.log",
     benchmark:

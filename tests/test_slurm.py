@@ -89,6 +89,16 @@ def test_launcher_runs_one_torchrun_per_task():
         launcher_tasks({"nodes": 2, "tasks": 3})
 
 
+def test_tasks_not_a_multiple_of_nodes_is_a_config_error():
+    from rsfm.config import validate_config
+    from rsfm.errors import ConfigError
+
+    config = yaml.safe_load((REPO / "config/config.yaml").read_text())
+    config["pretrain"]["per_size"] = {"vit_tiny12x4": {"nodes": 2, "tasks": 3}}
+    with pytest.raises(ConfigError, match=r"pretrain.per_size.vit_tiny12x4.tasks' \(3\) must be a multiple of nodes"):
+        validate_config(config, REPO / "workflow/schemas/config.schema.yaml")
+
+
 @pytest.fixture(scope="module")
 def local_slurm(tmp_path_factory):
     """A one-node SLURM on localhost; skipped (failed, with RSFM_REQUIRE_SLURM=1, as in CI) where it cannot run."""

@@ -16,9 +16,9 @@ from .conftest import REPO, clone_worktree
 SLIM_FIGURES = ("retention_vs_compute", "per_model", "knn_vs_linear", "ablations", "scaled_models", "redundancy_curves")
 
 
-def snakemake(*args, cwd=REPO, check=True):
+def snakemake(*args, cwd=REPO, check=True, repo=REPO):
     result = subprocess.run(
-        [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), *args],
+        [sys.executable, "-m", "snakemake", "--snakefile", str(repo / "Snakefile"), *args],
         cwd=cwd, capture_output=True, text=True, timeout=1800,
     )  # fmt: skip
     if check and result.returncode != 0:
@@ -112,9 +112,10 @@ def test_default_workflow_end_to_end(tmp_path):
     started = time.monotonic()
     first = dvc("repro", cwd=clone)
     timings = {"dvc repro, fresh clone": time.monotonic() - started}
-    assert stages_run(first) == [
-        "data", "pretrain@vit_tiny12x1", "pretrain@vit_tiny12x4", "finetune", "slimming", "figures"
-    ], first[-3000:]  # fmt: skip
+    ran = stages_run(first)
+    assert ran[0] == "data" and ran[-1] == "figures", first[-3000:]
+    assert sorted(ran) == sorted(["data", "pretrain@vit_tiny12x1", "pretrain@vit_tiny12x4", "finetune", "slimming",
+                                  "figures"])  # fmt: skip
     tmp_path = clone  # the results below are the clone's
     args = ("--cores", "2", "--directory", str(clone), "--configfile", str(clone / "config/config.yaml"))
     summary = pd.read_csv(tmp_path / "results/data/summary.csv", keep_default_na=False)
@@ -146,7 +147,7 @@ def test_default_workflow_end_to_end(tmp_path):
     assert len(probes["width"].unique()) >= 8 and set(probes["encoder"]) == {"vit_tiny12x1", "vit_tiny12x4"}
     for figure in SLIM_FIGURES:
         assert (tmp_path / f"results/figures/slim_{figure}.png").stat().st_size > 10_000
-    again = snakemake("-n", *args)
+    again = snakemake("-n", *args, repo=clone)
     assert "Nothing to be done" in again.stdout + again.stderr
     for name in ("finetune", "slimming"):
         assert json.loads((clone / f"results/metrics/{name}.json").read_text())
@@ -168,17 +169,17 @@ def test_default_workflow_end_to_end(tmp_path):
     assert "Data and pipelines are up to date" in dvc("status", cwd=clone)
 
     started = time.monotonic()
-    forced = snakemake("--forcerun", "finetune_vs_size", *args)
+    forced = snakemake("--forcerun", "finetune_vs_size", *args, repo=clone)
     timings["snakemake --forcerun finetune_vs_size"] = time.monotonic() - started
     assert planned_jobs(forced.stdout + forced.stderr) == {"finetune_vs_size": 1, "all": 1, "total": 2}
 
     started = time.monotonic()
-    snakemake("--report", str(clone / "report.html"), *args)
+    snakemake("--report", str(clone / "report.html"), *args, repo=clone)
     timings["snakemake --report"] = time.monotonic() - started
     report = (clone / "report.html").read_text(errors="replace")
     for caption in sorted((REPO / "workflow/report").glob("*.rst")):
         first_words = " ".join(caption.read_text().split()[:6])
-        assert first_words in report or caption.stem == "workflow", caption.name
+        assert first_words in report, caption.name
     print("\n".join(f"{what}: {seconds:.0f} s" for what, seconds in timings.items()))
 
 
