@@ -174,7 +174,8 @@ def test_default_workflow_end_to_end(tmp_path):
     assert planned_jobs(forced.stdout + forced.stderr) == {"finetune_vs_size": 1, "all": 1, "total": 2}
 
     started = time.monotonic()
-    snakemake("--report", str(clone / "report.html"), *args, repo=clone)
+    made = snakemake("--report", str(clone / "report.html"), *args, repo=clone)
+    assert "(ERROR/" not in made.stdout + made.stderr  # a caption docutils could not render
     timings["snakemake --report"] = time.monotonic() - started
     report = (clone / "report.html").read_text(errors="replace")
     for caption in sorted((REPO / "workflow/report").glob("*.rst")):

@@ -149,6 +149,8 @@ class LocalSlurm:
         if os.geteuid() != 0:
             raise SlurmUnavailable("a local SLURM needs root (slurmd runs jobs as their users)")
         ensure_installed()
+        if DEFAULT_CONF.is_symlink() and not DEFAULT_CONF.exists():
+            DEFAULT_CONF.unlink()  # left by a local cluster whose process was killed: its folder is gone
         if DEFAULT_CONF.exists() or DEFAULT_CONF.is_symlink():
             raise SlurmUnavailable(
                 f"{DEFAULT_CONF} exists: this machine has a SLURM setup of its own, which a local test cluster would "
