@@ -186,10 +186,10 @@ def phase_targets(phase):
 
 def pretrain_resource(size, key):
     """A launch setting of ``size``: pretrain.per_size.<size>, else pretrain.run."""
-    from rsfm.pretrain.run import run_settings
+    from rsfm.pretrain.launch import launch_settings
 
     defaults = {"nodes": 1, "cpus_per_task": 1, "mem_mb": 4000, "runtime": 60}
-    return launch_resource(run_settings(PRETRAIN, size), key, defaults)
+    return launch_resource(launch_settings(PRETRAIN, size), key, defaults)
 
 
 def pretrain_gres(size):

@@ -118,6 +118,7 @@ def slice_config() -> dict:
     """The default config cut to data -> pretraining (2 SLURM tasks, one torchrun each) -> one probe -> one figure."""
     config = yaml.safe_load((REPO / "config/config.yaml").read_text())
     config["data"]["datasets"] = {name: config["data"]["datasets"][name] for name in ("millionaid", "eurosat")}
+    config["data"]["workers"] = 1  # one CPU per data job: both datasets' chains run side by side on the 2 CPUs
     pretrain = config["pretrain"]
     pretrain.update(sizes=["vit_tiny12x1"], epochs=2, warmup_epochs=1, log_every=2)
     pretrain["run"].update(tasks=2, processes_per_node=1, cpus_per_task=1)

@@ -46,6 +46,14 @@ def torchrun_args(
     return [*args, *(entry or ["-m", "rsfm.pretrain.engine", "--config", str(config_path)])]
 
 
+def launch_settings(section: dict[str, Any], size: str, keys: Sequence[str] | None = None) -> dict[str, Any]:
+    """A config section's ``run`` (pretrain, finetune) with ``per_size.<size>`` applied: all its keys, or only
+    ``keys`` where per_size mixes launch keys with others. Here, free of torch, because the Snakefile evaluates it
+    for every job it plans, and every SLURM job parses the Snakefile."""
+    per_size = section.get("per_size", {}).get(size, {})
+    return {**section.get("run", {}), **{k: v for k, v in per_size.items() if keys is None or k in keys}}
+
+
 def launcher_tasks(launch_cfg: dict[str, Any]) -> int:
     """SLURM tasks of a run, one torchrun each: ``tasks``, else one per node; a multiple of ``nodes``."""
     nodes = int(launch_cfg.get("nodes", 1))

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from rsfm.pretrain.engine import RunConfig
-from rsfm.pretrain.launch import launch
+from rsfm.pretrain.launch import launch, launch_settings
 
 _ENGINE_KEYS = (
     "global_batch",
@@ -28,7 +28,7 @@ _COMMON_KEYS = (
 
 def run_settings(pretrain_cfg: dict[str, Any], size: str) -> dict[str, Any]:
     """The ``run`` block with this size's ``per_size`` overrides applied."""
-    return {**pretrain_cfg.get("run", {}), **pretrain_cfg.get("per_size", {}).get(size, {})}
+    return launch_settings(pretrain_cfg, size)
 
 
 def run_config(pretrain_cfg: dict[str, Any], size: str, shard_dir: str | Path, out_dir: str | Path) -> RunConfig:
