@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from datetime import datetime
+from pathlib import Path
 from types import SimpleNamespace
 
 import pandas as pd
@@ -178,15 +179,25 @@ def test_workflow_slice_runs_under_slurm(local_slurm, tmp_path, capsys):
     probes = pd.read_csv(tmp_path / "results/slimming/probes.csv")
     assert set(probes["width"]) == {0.5, 1.0}
 
-    # where the time goes: cluster start-up, time queued, rules' own work (benchmark files), the rest in the jobs
-    # (Snakemake starting inside each job) and between them (polling, DAG bookkeeping)
-    span = [when(job["SubmitTime"]) for job in jobs.values()], [when(job["EndTime"]) for job in jobs.values()]
-    queued = sum(when(job["StartTime"]) - when(job["SubmitTime"]) for job in jobs.values())
-    in_jobs = sum(when(job["EndTime"]) - when(job["StartTime"]) for job in jobs.values())
-    work = sum(pd.read_csv(path, sep="\t")["s"].sum() for path in (tmp_path / "logs/benchmarks").rglob("*.tsv"))
+    # where the time goes, per job (seconds from the first submission): queued in SLURM, running in the allocation,
+    # of which the rule's own work (its benchmark file); the rest of a job is Snakemake starting inside it, the
+    # gaps between jobs are the executor noticing the end (polling) and submitting the next
     with capsys.disabled():
-        print(
-            f"\nSLURM slice: cluster up in {local_slurm.startup_seconds:.1f} s; snakemake {wall:.0f} s for "
-            f"{len(jobs)} jobs (first submit to last end {max(span[1]) - min(span[0]):.0f} s); summed over jobs: "
-            f"queued {queued:.0f} s, running {in_jobs:.0f} s, of which the rules' own work {work:.0f} s"
-        )
+        print(f"\nSLURM slice: cluster up in {local_slurm.startup_seconds:.1f} s, snakemake {wall:.0f} s")
+        print(timeline(jobs, logged, tmp_path))
+
+
+def timeline(jobs: dict[str, dict[str, str]], logs: dict[str, Path], root: Path) -> str:
+    """One line per SLURM job: its rule log, submitted/started/ended (s from the first submission), the rule's own
+    work (logs/benchmarks/ mirrors logs/)."""
+    origin = min(when(job["SubmitTime"]) for job in jobs.values())
+    lines, busy, work_total = [], 0.0, 0.0
+    for job_id, job in sorted(jobs.items(), key=lambda item: when(item[1]["SubmitTime"])):
+        log = logs[job_id].relative_to(root / "logs")
+        work = pd.read_csv(root / "logs/benchmarks" / log.with_suffix(".tsv"), sep="\t")["s"].sum()
+        submit, start, end = (when(job[key]) - origin for key in ("SubmitTime", "StartTime", "EndTime"))
+        busy, work_total = busy + end - start, work_total + work
+        lines.append(f"{job_id:>3} {log!s:<42} submit {submit:4.0f} start {start:4.0f} end {end:4.0f} work {work:5.1f}")
+    span = max(when(job["EndTime"]) for job in jobs.values()) - origin
+    lines.append(f"first submission to last end {span:.0f} s; in jobs {busy:.0f} s, rules' own work {work_total:.0f} s")
+    return "\n".join(lines)
