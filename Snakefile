@@ -16,9 +16,29 @@ include: "rules/data.smk"
 include: "rules/pretrain.smk"
 include: "rules/finetune.smk"
 include: "rules/slimming.smk"
+include: "rules/metrics.smk"
+
+
+localrules:
+    all,
+    all_data,
+    all_pretrain,
+    all_finetune,
+    all_slimming,
+    all_figures,
 
 
 rule all:
     default_target: True
     input:
         all_targets(),
+
+
+# One target per phase: `snakemake all_figures` redraws every figure from the tables; dvc.yaml runs one per stage.
+for phase in PHASES:
+
+    rule:
+        name:
+            f"all_{phase}"
+        input:
+            phase_targets(phase),

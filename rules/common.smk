@@ -110,12 +110,25 @@ def finetune_targets():
     return targets
 
 
+def launch_resource(settings, key, defaults):
+    """A SLURM resource of the torchrun-launched rules, from their launch settings. ``tasks``: one launcher
+    (torchrun) per SLURM task, by default one per node. ``mpi``: with several tasks the job starts them itself (srun
+    in rsfm.pretrain.launch), so the executor must run it directly, not inside its own one-task srun step."""
+    from rsfm.pretrain.launch import launcher_tasks
+
+    if key == "tasks":
+        return launcher_tasks(settings)
+    if key == "mpi":
+        return "srun" if launcher_tasks(settings) > 1 else ""
+    return settings.get(key, defaults.get(key))
+
+
 def finetune_resource(size, key):
     """A launch setting of ``size``: finetune.per_size.<size>, else finetune.run."""
     from rsfm.finetune.run import launch_settings
 
     defaults = {"nodes": 1, "cpus_per_task": 1, "mem_mb": 4000, "runtime": 60}
-    return launch_settings(FINETUNE, size).get(key, defaults.get(key))
+    return launch_resource(launch_settings(FINETUNE, size), key, defaults)
 
 
 def finetune_gres(size, gpus=None):
@@ -156,21 +169,48 @@ def slim_gres():
     return f"gpu:{gpus}" if gpus else ""
 
 
+def metrics_targets():
+    """Headline JSONs of each phase (rules/metrics.smk), the `metrics` of dvc.yaml."""
+    targets = [f"results/metrics/pretrain_{r}.json" for r in pretrain_run_names()]
+    if finetune_metric_files():
+        targets.append("results/metrics/finetune.json")
+    if slim_outputs("{encoder}{dataset}"):
+        targets.append("results/metrics/slimming.json")
+    return targets
+
+
 def all_targets():
     data = ["results/data/summary.csv", "results/data/summary.md", "results/figures/data_samples.png"]
-    return data + pretrain_targets() + finetune_targets() + slim_targets()
+    return data + pretrain_targets() + finetune_targets() + slim_targets() + metrics_targets()
+
+
+PHASES = {
+    "data": ("results/data/",),
+    "pretrain": ("results/pretrain/", "results/metrics/pretrain_"),
+    "finetune": ("results/finetune/", "results/metrics/finetune"),
+    "slimming": ("results/slimming/", "results/metrics/slimming"),
+    "figures": ("results/figures/",),
+}
+
+
+def phase_targets(phase):
+    """The part of all_targets() that one phase makes (rules all_<phase>; dvc.yaml runs one stage each). Figures
+    are a phase of their own: they read only the other phases' tables, so they can be redrawn alone."""
+    return [target for target in all_targets() if target.startswith(PHASES[phase])]
 
 
 def pretrain_resource(run, key):
-    """A launch setting of a pretraining run: its own entry, else pretrain.per_size.<its size>, else pretrain.run."""
+    """A launch setting of a pretraining run: its own entry, else pretrain.per_size.<its size>, else pretrain.run
+    (rsfm.pretrain.runs, free of torch: planning evaluates it for every job)."""
     from rsfm.pretrain.runs import run_settings
 
     defaults = {"nodes": 1, "cpus_per_task": 1, "mem_mb": 4000, "runtime": 60}
-    return run_settings(PRETRAIN, run).get(key, defaults.get(key))
+    return launch_resource(run_settings(PRETRAIN, run), key, defaults)
 
 
 def pretrain_gres(run):
-    """GPUs as generic resources per node: the executor's `gpu` resource with `tasks` would set --ntasks-per-gpu."""
+    """GPUs as generic resources per node: the executor's `gpu` resource with `tasks` would set --ntasks-per-gpu (so
+    would gres, unless the rule sets tasks_per_gpu=0, as ours do)."""
     gpus = pretrain_resource(run, "gpus_per_node") or 0
     return f"gpu:{gpus}" if gpus else ""
 
@@ -184,3 +224,12 @@ def res(rule_name, key, fallback=None):
     if value is None:
         value = {"threads": 1, "mem_mb": 2000, "runtime": 60}[key]
     return value
+
+
+def site(rule_name):
+    """Where a rule's SLURM jobs go, as executor resources: partition and account from resources.rules.<rule>, else
+    resources.default. Left empty, the cluster's default partition is used and the executor guesses the account."""
+    resources = CFG.get("resources", {})
+    rule_cfg = resources.get("rules", {}).get(rule_name, {})
+    default = resources.get("default", {})
+    return {f"slurm_{key}": str(rule_cfg.get(key, default.get(key, ""))) for key in ("partition", "account")}

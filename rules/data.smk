@@ -17,6 +17,7 @@ rule download:
         "../envs/rsfm.yaml"
     threads: res("download", "threads")
     resources:
+        **site("download"),
         mem_mb=res("download", "mem_mb"),
         runtime=res("download", "runtime"),
     params:
@@ -38,6 +39,7 @@ rule verify:
         "../envs/rsfm.yaml"
     threads: res("verify", "threads")
     resources:
+        **site("verify"),
         mem_mb=res("verify", "mem_mb"),
         runtime=res("verify", "runtime"),
     params:
@@ -61,6 +63,7 @@ rule extract:
         "../envs/rsfm.yaml"
     threads: res("extract", "threads")
     resources:
+        **site("extract"),
         mem_mb=res("extract", "mem_mb"),
         runtime=res("extract", "runtime"),
     params:
@@ -82,6 +85,7 @@ rule synthesize:
         "../envs/rsfm.yaml"
     threads: res("synthesize", "threads")
     resources:
+        **site("synthesize"),
         mem_mb=res("synthesize", "mem_mb"),
         runtime=res("synthesize", "runtime"),
     params:
@@ -105,6 +109,7 @@ rule convert:
         "../envs/rsfm.yaml"
     threads: res("convert", "threads", WORKERS)
     resources:
+        **site("convert"),
         mem_mb=res("convert", "mem_mb"),
         runtime=res("convert", "runtime"),
     params:
@@ -128,6 +133,7 @@ rule tile:
         "../envs/rsfm.yaml"
     threads: res("tile", "threads", WORKERS)
     resources:
+        **site("tile"),
         mem_mb=res("tile", "mem_mb"),
         runtime=res("tile", "runtime"),
     params:
@@ -140,13 +146,12 @@ rule data_summary:
     input:
         data_targets(),
     output:
-        table="results/data/summary.csv",
-        markdown="results/data/summary.md",
-        figure=report(
-            "results/figures/data_samples.png",
-            caption="../workflow/report/data_samples.rst",
+        table=report(
+            "results/data/summary.csv",
+            caption="../workflow/report/data_summary.rst",
             category="Data",
         ),
+        markdown="results/data/summary.md",
     log:
         "logs/data/summary.log",
     benchmark:
@@ -155,10 +160,38 @@ rule data_summary:
         "../envs/rsfm.yaml"
     threads: res("data_summary", "threads")
     resources:
+        **site("data_summary"),
         mem_mb=res("data_summary", "mem_mb"),
         runtime=res("data_summary", "runtime"),
     params:
         datasets=sorted(DATASETS),
-        samples=CFG["summary"]["samples_per_dataset"],
     script:
         "../scripts/data_summary.py"
+
+
+rule data_samples:
+    # a gallery of tiles: the one figure drawn from the data itself rather than from a tidy table
+    input:
+        data_targets(),
+    output:
+        report(
+            "results/figures/data_samples.png",
+            caption="../workflow/report/data_samples.rst",
+            category="Data",
+        ),
+    log:
+        "logs/figures/data_samples.log",
+    benchmark:
+        "logs/benchmarks/figures/data_samples.tsv"
+    conda:
+        "../envs/rsfm.yaml"
+    threads: 1
+    resources:
+        **site("data_samples"),
+        mem_mb=res("data_samples", "mem_mb"),
+        runtime=res("data_samples", "runtime"),
+    params:
+        datasets=sorted(DATASETS),
+        samples=CFG["summary"]["samples_per_dataset"],
+    script:
+        "../scripts/data_samples.py"

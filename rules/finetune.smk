@@ -25,8 +25,13 @@ rule finetune:
         "../envs/rsfm.yaml"
     threads: lambda wc: finetune_resource(wc.size, "cpus_per_task")
     resources:
+        **site("finetune"),
         nodes=lambda wc: finetune_resource(wc.size, "nodes"),
-        tasks=lambda wc: finetune_resource(wc.size, "nodes"),
+        # one launcher per task (default: per node); with several the job runs its own srun (mpi), and
+        # tasks_per_gpu=0 keeps the executor from turning gres + tasks into --ntasks-per-gpu
+        tasks=lambda wc: finetune_resource(wc.size, "tasks"),
+        mpi=lambda wc: finetune_resource(wc.size, "mpi"),
+        tasks_per_gpu=0,
         cpus_per_task=lambda wc: finetune_resource(wc.size, "cpus_per_task"),
         gres=lambda wc: finetune_gres(wc.size),
         mem_mb=lambda wc: finetune_resource(wc.size, "mem_mb"),
@@ -56,6 +61,7 @@ rule finetune_submission:
         "../envs/rsfm.yaml"
     threads: lambda wc: finetune_resource(wc.size, "cpus_per_task")
     resources:
+        **site("finetune_submission"),
         gres=lambda wc: finetune_gres(wc.size, gpus=1),
         mem_mb=lambda wc: finetune_resource(wc.size, "mem_mb"),
         runtime=lambda wc: finetune_resource(wc.size, "runtime"),
@@ -80,6 +86,7 @@ rule finetune_table:
         "../envs/rsfm.yaml"
     threads: 1
     resources:
+        **site("finetune_table"),
         mem_mb=1000,
         runtime=5,
     script:
@@ -103,6 +110,7 @@ rule finetune_vs_size:
         "../envs/rsfm.yaml"
     threads: 1
     resources:
+        **site("finetune_vs_size"),
         mem_mb=1000,
         runtime=5,
     params:
@@ -128,6 +136,7 @@ rule finetune_vs_fraction:
         "../envs/rsfm.yaml"
     threads: 1
     resources:
+        **site("finetune_vs_fraction"),
         mem_mb=1000,
         runtime=5,
     params:

@@ -21,8 +21,13 @@ rule pretrain:
         "../envs/rsfm.yaml"
     threads: lambda wc: pretrain_resource(wc.run, "cpus_per_task")
     resources:
+        **site("pretrain"),
         nodes=lambda wc: pretrain_resource(wc.run, "nodes"),
-        tasks=lambda wc: pretrain_resource(wc.run, "nodes"),
+        # one launcher per task (default: per node); with several the job runs its own srun (mpi), and
+        # tasks_per_gpu=0 keeps the executor from turning gres + tasks into --ntasks-per-gpu
+        tasks=lambda wc: pretrain_resource(wc.run, "tasks"),
+        mpi=lambda wc: pretrain_resource(wc.run, "mpi"),
+        tasks_per_gpu=0,
         cpus_per_task=lambda wc: pretrain_resource(wc.run, "cpus_per_task"),
         gres=lambda wc: pretrain_gres(wc.run),
         mem_mb=lambda wc: pretrain_resource(wc.run, "mem_mb"),
@@ -51,6 +56,7 @@ rule pretrain_loss_curve:
         "../envs/rsfm.yaml"
     threads: 1
     resources:
+        **site("pretrain_loss_curve"),
         mem_mb=1000,
         runtime=5,
     script:

@@ -20,6 +20,7 @@ rule slim_features:
         "../envs/rsfm.yaml"
     threads: slim_resource("cpus_per_task")
     resources:
+        **site("slim_features"),
         gres=slim_gres(),
         mem_mb=slim_resource("mem_mb"),
         runtime=slim_resource("runtime"),
@@ -43,6 +44,7 @@ rule slim_probe:
         "../envs/rsfm.yaml"
     threads: slim_resource("cpus_per_task")
     resources:
+        **site("slim_probe"),
         gres=slim_gres(),
         mem_mb=slim_resource("mem_mb"),
         runtime=slim_resource("runtime"),
@@ -66,6 +68,7 @@ rule slim_redundancy:
         "../envs/rsfm.yaml"
     threads: 1
     resources:
+        **site("slim_redundancy"),
         mem_mb=slim_resource("mem_mb"),
         runtime=slim_resource("runtime"),
     params:
@@ -85,8 +88,16 @@ rule slim_tables:
             caption="../workflow/report/slim_probes.rst",
             category="Slimming",
         ),
-        redundancy="results/slimming/redundancy.csv",
-        spectra="results/slimming/spectra.csv",
+        redundancy=report(
+            "results/slimming/redundancy.csv",
+            caption="../workflow/report/slim_redundancy.rst",
+            category="Slimming",
+        ),
+        spectra=report(
+            "results/slimming/spectra.csv",
+            caption="../workflow/report/slim_spectra.rst",
+            category="Slimming",
+        ),
     log:
         "logs/slimming/tables.log",
     benchmark:
@@ -95,6 +106,7 @@ rule slim_tables:
         "../envs/rsfm.yaml"
     threads: 1
     resources:
+        **site("slim_tables"),
         mem_mb=2000,
         runtime=5,
     script:
@@ -124,6 +136,7 @@ for figure in SLIM_FIGURES:
             "../envs/rsfm.yaml"
         threads: 1
         resources:
+            **site(f"slim_{figure}"),
             mem_mb=1000,
             runtime=5,
         params:

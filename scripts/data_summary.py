@@ -8,6 +8,4 @@ with snakemake_job(snakemake):
         dict(zip(snakemake.params.datasets, snakemake.input, strict=True)),
         table=snakemake.output.table,
         markdown=snakemake.output.markdown,
-        figure=snakemake.output.figure,
-        samples_per_dataset=snakemake.params.samples,
     )

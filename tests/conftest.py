@@ -42,3 +42,31 @@ def default_data(tmp_path_factory) -> Path:
         if pipeline.final_stage(name) == "tiles":
             pipeline.tile(name, cfg, root / "prepared" / name, root / "tiles" / name, workers=2)
     return root
+
+
+def clone_worktree(dest: Path) -> Path:
+    """A git clone of this checkout whose files are the working tree's (committed or not, untracked included,
+    ignored left out): what a fresh clone of these changes would be once committed."""
+    import shutil
+    import subprocess
+
+    subprocess.run(["git", "clone", "-q", "--no-hardlinks", str(REPO), str(dest)], check=True)
+    listed = subprocess.run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        cwd=REPO, capture_output=True, check=True,
+    ).stdout.decode()  # fmt: skip
+    for name in filter(None, listed.split("\0")):
+        source, target = REPO / name, dest / name
+        if source.is_symlink() or not source.exists():
+            target.unlink(missing_ok=True)  # deleted in the working tree (or a link: not ours to follow)
+            if source.is_symlink():
+                target.symlink_to(os.readlink(source))
+            continue
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(source, target)
+    subprocess.run(["git", "add", "-A"], cwd=dest, check=True)
+    subprocess.run(
+        ["git", "-c", "user.name=test", "-c", "user.email=test@localhost", "commit", "-q", "--allow-empty", "-m", "wt"],
+        cwd=dest, check=True,
+    )  # fmt: skip
+    return dest

@@ -1,14 +1,18 @@
 """The workflow through Snakemake itself: planning on both configs, config errors, and the default run end to end."""
 
+import json
+import os
 import re
 import subprocess
 import sys
+import time
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from .conftest import REPO
+from .conftest import REPO, clone_worktree
 
 SLIM_FIGURES = ("retention_vs_compute", "per_model", "knn_vs_linear", "ablations", "scaled_models", "redundancy_curves",
                 "slimmable_vs_regular")  # fmt: skip
@@ -16,9 +20,9 @@ SLIM_FIGURES = ("retention_vs_compute", "per_model", "knn_vs_linear", "ablations
 RUNS = ("vit_tiny12x1", "vit_tiny12x4", "vit_tiny12x1_slimmable", "vit_tiny12x1_moco", "vit_tiny12x1_moco_slimmable")
 
 
-def snakemake(*args, cwd=REPO, check=True):
+def snakemake(*args, cwd=REPO, check=True, repo=REPO):
     result = subprocess.run(
-        [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), *args],
+        [sys.executable, "-m", "snakemake", "--snakefile", str(repo / "Snakefile"), *args],
         cwd=cwd, capture_output=True, text=True, timeout=1800,
     )  # fmt: skip
     if check and result.returncode != 0:
@@ -84,10 +88,41 @@ def test_bad_config_key_stops_before_any_job(tmp_path):
     assert "config key 'data.datasets.dota_v2.tiling.gapp' is not allowed" in result.stdout + result.stderr
 
 
+def dvc(*args, cwd):
+    """dvc in ``cwd`` with this environment's snakemake first on PATH (the stages call it) and this clone's package."""
+    env = {
+        **os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+        "PYTHONPATH": str(cwd / "src"), "DVC_NO_ANALYTICS": "1",
+    }  # fmt: skip
+    result = subprocess.run(
+        [str(Path(sys.executable).parent / "dvc"), *args], cwd=cwd, env=env, capture_output=True, text=True,
+        timeout=3600,
+    )  # fmt: skip
+    if result.returncode != 0:
+        raise AssertionError(f"dvc {' '.join(args)} failed:\n{result.stdout[-5000:]}\n{result.stderr[-3000:]}")
+    return result.stdout + result.stderr
+
+
+def stages_run(output: str) -> list[str]:
+    return re.findall(r"Running stage '([^']+)'", output)
+
+
 @pytest.mark.slow
 def test_default_workflow_end_to_end(tmp_path):
-    args = ("--cores", "2", "--directory", str(tmp_path), "--configfile", str(REPO / "config/config.yaml"))
-    snakemake(*args)
+    """`dvc repro` on a fresh clone runs the default workflow end to end through Snakemake (one stage per phase);
+    a second `dvc repro` does nothing; a figure-only parameter reruns the figures stage alone, and inside it only
+    the one rule that reads it; a forced figure rule reruns alone; the report bundles every figure and table."""
+    clone = clone_worktree(tmp_path / "clone")
+    started = time.monotonic()
+    first = dvc("repro", cwd=clone)
+    timings = {"dvc repro, fresh clone": time.monotonic() - started}
+    ran = stages_run(first)
+    assert ran[0] == "data" and ran[-1] == "figures", first[-3000:]
+    stages = ["data", "pretrain@vit_tiny12x1", "pretrain@vit_tiny12x4", *(f"pretrain_run@{r}" for r in RUNS[2:]),
+              "finetune", "slimming", "figures"]  # fmt: skip
+    assert sorted(ran) == sorted(stages)
+    tmp_path = clone  # the results below are the clone's
+    args = ("--cores", "2", "--directory", str(clone), "--configfile", str(clone / "config/config.yaml"))
     summary = pd.read_csv(tmp_path / "results/data/summary.csv", keep_default_na=False)
     totals = summary[summary["class"] == "*"].set_index(["dataset", "split", "unit"])["count"]
     assert totals["dota_v2", "train", "windows"] > 0 and totals["dota_v2", "train", "objects"] > 0
@@ -126,8 +161,41 @@ def test_default_workflow_end_to_end(tmp_path):
                                                  ("moco", "slimmable")}  # fmt: skip
     for figure in SLIM_FIGURES:
         assert (tmp_path / f"results/figures/slim_{figure}.png").stat().st_size > 10_000
-    again = snakemake("-n", *args)
+    again = snakemake("-n", *args, repo=clone)
     assert "Nothing to be done" in again.stdout + again.stderr
+    for name in ("finetune", "slimming"):
+        assert json.loads((clone / f"results/metrics/{name}.json").read_text())
+    assert json.loads((clone / "results/metrics/pretrain_vit_tiny12x1.json").read_text())["steps"] == 180
+
+    started = time.monotonic()
+    second = dvc("repro", cwd=clone)
+    timings["dvc repro, nothing to do"] = time.monotonic() - started
+    assert stages_run(second) == [] and "Data and pipelines are up to date" in second, second[-3000:]
+
+    # a parameter only one figure reads: DVC reruns the figures stage alone, Snakemake inside it that one rule
+    config = clone / "config/config.yaml"
+    config.write_text(config.read_text().replace("samples_per_dataset: 2", "samples_per_dataset: 3"))
+    started = time.monotonic()
+    third = dvc("repro", cwd=clone)
+    timings["dvc repro, summary.samples_per_dataset changed"] = time.monotonic() - started
+    assert stages_run(third) == ["figures"], third[-3000:]
+    assert planned_jobs(third) == {"data_samples": 1, "all_figures": 1, "total": 2}, third[-3000:]
+    assert "Data and pipelines are up to date" in dvc("status", cwd=clone)
+
+    started = time.monotonic()
+    forced = snakemake("--forcerun", "finetune_vs_size", *args, repo=clone)
+    timings["snakemake --forcerun finetune_vs_size"] = time.monotonic() - started
+    assert planned_jobs(forced.stdout + forced.stderr) == {"finetune_vs_size": 1, "all": 1, "total": 2}
+
+    started = time.monotonic()
+    made = snakemake("--report", str(clone / "report.html"), *args, repo=clone)
+    assert "(ERROR/" not in made.stdout + made.stderr  # a caption docutils could not render
+    timings["snakemake --report"] = time.monotonic() - started
+    report = (clone / "report.html").read_text(errors="replace")
+    for caption in sorted((REPO / "workflow/report").glob("*.rst")):
+        first_words = " ".join(caption.read_text().split()[:6])
+        assert first_words in report, caption.name
+    print("\n".join(f"{what}: {seconds:.0f} s" for what, seconds in timings.items()))
 
 
 @pytest.mark.slow

@@ -99,6 +99,14 @@ def _check_consistency(config: Mapping[str, Any]) -> list[str]:
         crop = dataset.get("crop")
         if crop and crop["stride"] > crop["size"]:
             problems.append(f"config key '{key}.crop.stride' ({crop['stride']}) must not exceed size (gaps)")
+    for section in ("pretrain", "finetune"):
+        launches = {"run": config.get(section, {}).get("run", {}), **config.get(section, {}).get("per_size", {})}
+        for name, launch in launches.items():
+            if "tasks" in launch and launch["tasks"] % launch.get("nodes", 1):
+                problems.append(
+                    f"config key '{section}.{name if name == 'run' else 'per_size.' + name}.tasks' ({launch['tasks']}) "
+                    f"must be a multiple of nodes ({launch.get('nodes', 1)}): one torchrun launcher per task"
+                )
     finetune = config.get("finetune", {})
     pretrained = set(config.get("pretrain", {}).get("sizes", []))
     for size in finetune.get("sizes", []):

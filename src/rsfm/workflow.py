@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
+import socket
 import sys
 from collections.abc import Iterator
 from typing import Any
@@ -25,6 +27,8 @@ def snakemake_job(snakemake: Any) -> Iterator[logging.Logger]:
         level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", handlers=handlers, force=True
     )
     logger = logging.getLogger(f"rsfm.{snakemake.rule}")
+    if "SLURM_JOB_ID" in os.environ:  # ties the rule's log to the cluster's accounting of the job
+        logger.info("SLURM job %s on %s", os.environ["SLURM_JOB_ID"], socket.gethostname())
     try:
         yield logger
     except RsfmError as error:

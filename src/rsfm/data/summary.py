@@ -158,18 +158,11 @@ def draw_samples(outputs: dict[str, str | Path], figure: str | Path, samples_per
     plt.close(fig)
 
 
-def write_summary(
-    outputs: dict[str, str | Path],
-    *,
-    table: str | Path,
-    markdown: str | Path,
-    figure: str | Path,
-    samples_per_dataset: int = 2,
-) -> pd.DataFrame:
+def write_summary(outputs: dict[str, str | Path], *, table: str | Path, markdown: str | Path) -> pd.DataFrame:
+    """The tidy counts as CSV and as a Markdown table (the sample figure is rule data_samples: draw_samples)."""
     counts = collect_counts(outputs)
     with atomic_write(table) as handle:
         counts.to_csv(handle, index=False)
     with atomic_write(markdown) as handle:
         handle.write(to_markdown(counts))
-    draw_samples(outputs, figure, samples_per_dataset)
     return counts

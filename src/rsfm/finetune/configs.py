@@ -24,7 +24,6 @@ from typing import Any
 
 from rsfm.errors import ConfigError
 from rsfm.io import atomic_write
-from rsfm.models.vit import SIZES
 
 BENCHMARKS = {  # benchmark -> (toolbox, dataset of the data stage, folder of the data stage)
     "dota_v2": ("mmrotate", "dota_v2", "tiles"),
@@ -48,7 +47,8 @@ SETTINGS = {  # pipeline setting -> meaning; every one optional, the base config
     "log_interval": "iterations between log lines",
     "options": "other mm config keys in dotted form",
 }
-RUN_KEYS = ("nodes", "gpus_per_node", "processes_per_node", "cpus_per_task", "mem_mb", "runtime", "port")  # launch
+# launch keys (per_size may set them too)
+RUN_KEYS = ("nodes", "tasks", "gpus_per_node", "processes_per_node", "cpus_per_task", "mem_mb", "runtime", "port")
 _SCALE_KEYS = ("scale", "crop_size")
 
 
@@ -87,6 +87,8 @@ def read_encoder_arch(encoder: str | Path) -> dict[str, Any]:
     if not arch_file.is_file():
         raise ConfigError(f"{arch_file} is missing: the pretraining stage writes it next to {encoder.name}")
     arch = json.loads(arch_file.read_text())
+    from rsfm.models.vit import SIZES  # timm and torch: not at import (the Snakefile imports this package)
+
     if arch.get("model") not in SIZES:
         raise ConfigError(f"{arch_file}: unknown model {arch.get('model')!r}; known: {', '.join(SIZES)}")
     return arch
@@ -157,6 +159,8 @@ def build_config(
     arch = read_encoder_arch(encoder)
     if arch["model"] != size:
         raise ConfigError(f"{encoder} holds a {arch['model']} encoder, not {size}")
+    from rsfm.models.vit import SIZES
+
     vit = SIZES[size]
     patch = int(arch["patch_size"])
     cfg = Config.fromfile(str(base))

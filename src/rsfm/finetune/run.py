@@ -22,7 +22,6 @@ import pandas as pd
 from rsfm.errors import ConfigError
 from rsfm.finetune.configs import BENCHMARKS, RUN_KEYS, build_config, resolve_settings, write_config
 from rsfm.io import atomic_write
-from rsfm.models.vit import SIZES
 
 TIDY_COLUMNS = ["benchmark", "size", "params_m", "fraction", "seed", "split", "metric", "value"]
 
@@ -38,8 +37,9 @@ def run_dir(benchmark: str, size: str, fraction: float, seed: int, root: str | P
 
 def launch_settings(finetune_cfg: dict[str, Any], size: str) -> dict[str, Any]:
     """``run`` with this size's launch keys from ``per_size`` applied."""
-    per_size = finetune_cfg.get("per_size", {}).get(size, {})
-    return {**finetune_cfg.get("run", {}), **{k: v for k, v in per_size.items() if k in RUN_KEYS}}
+    from rsfm.pretrain.launch import launch_settings as merged
+
+    return merged(finetune_cfg, size, RUN_KEYS)
 
 
 def finetune(
@@ -55,12 +55,11 @@ def finetune(
     log_path: str | Path | None = None,
 ) -> dict[str, Any]:
     """Build and write ``config.py`` in ``out_dir``, train and score the run; returns its ``metrics.json``."""
-    from rsfm.pretrain.launch import launch
+    from rsfm.pretrain.launch import launch, launcher_tasks
 
     out_dir = Path(out_dir).resolve()
     launch_cfg = launch_settings(finetune_cfg, size)
     gpus = int(launch_cfg.get("gpus_per_node", 0))
-    nodes = int(launch_cfg.get("nodes", 1))
     procs = gpus if gpus else int(launch_cfg.get("processes_per_node", 1))
     settings = resolve_settings(finetune_cfg, benchmark, size)
     cfg = build_config(
@@ -72,7 +71,7 @@ def finetune(
     log = logging.getLogger("rsfm.finetune")
     handle = open(log_path, "a") if log_path else None  # noqa: SIM115 (the subprocess writes to it)
     try:
-        if nodes == 1 and procs == 1:
+        if launcher_tasks(launch_cfg) == 1 and procs == 1:
             command = [sys.executable, "-m", "rsfm.finetune.train", str(config_path), "--launcher", "none"]
             log.info("running: %s", " ".join(command))
             env = dict(os.environ)
@@ -128,6 +127,8 @@ def check_benchmarks(names: list[str]) -> None:
 
 
 def check_sizes(names: list[str]) -> None:
+    from rsfm.models.vit import SIZES  # timm and torch: not at import (the Snakefile imports this module)
+
     unknown = sorted(set(names) - set(SIZES))
     if unknown:
         raise ConfigError(f"finetune.sizes: unknown {unknown}; known: {', '.join(SIZES)}")
