@@ -63,13 +63,13 @@ def test_paper_allocations_one_launcher_per_node_with_site_settings(tmp_path):
     (tmp_path / "paper.yaml").write_text(yaml.safe_dump(config))
     plan = snakemake("-n", "--directory", str(tmp_path), "--configfile", str(tmp_path / "paper.yaml")).stdout
 
-    g = sbatch_line(planned_resources(plan, "pretrain", "size=vit_g12x4"), threads=96)
+    g = sbatch_line(planned_resources(plan, "pretrain", "run=vit_g12x4"), threads=96)
     for flag in ("--nodes=8", "--ntasks=8", "--gres=gpu:8", "--cpus-per-task=96", "-p gpu", "-A rsfm", "-t 4320"):
         assert flag in g.split() or f" {flag}" in g, (flag, g)
     assert "ntasks-per-gpu" not in g
-    b = sbatch_line(planned_resources(plan, "pretrain", "size=vit_b12x1"), threads=16)
+    b = sbatch_line(planned_resources(plan, "pretrain", "run=vit_b12x1"), threads=16)
     assert "--nodes=1" in b and "--gres=gpu:8" in b and "ntasks-per-gpu" not in b
-    assert planned_resources(plan, "pretrain", "size=vit_b12x1")["mpi"] == ""  # one launcher: the executor's srun
+    assert planned_resources(plan, "pretrain", "run=vit_b12x1")["mpi"] == ""  # one launcher: the executor's srun
     run = sbatch_line(planned_resources(plan, "finetune", "benchmark=dota_v2, size=vit_g12x4, fraction=1, seed=0"))
     assert "--nodes=2" in run and "--ntasks=2" in run and "ntasks-per-gpu" not in run
     tile = sbatch_line(planned_resources(plan, "tile", "dataset=dota_v2"), threads=16)
