@@ -210,14 +210,16 @@ def bench_model(name: str, args: argparse.Namespace, device: torch.device) -> It
     if not math.isclose(float(ours_loss), float(ref_loss), rel_tol=1e-4):
         raise RuntimeError(f"the two MAEs disagree before timing: {float(ours_loss)} vs {float(ref_loss)}")
 
-    ours.cpu()  # off the GPU while the reference is timed, so each side's peak memory is its own
-    ref_s, ref_mem = _time_reference(reference, images, noise, cfg, device, args)
-    yield _row(name, "plain PyTorch MAE", args, ref_s, ref_s, ref_mem, flops)
+    ref_s = None
+    if not args.no_reference:
+        ours.cpu()  # off the GPU while the reference is timed, so each side's peak memory is its own
+        ref_s, ref_mem = _time_reference(reference, images, noise, cfg, device, args)
+        yield _row(name, "plain PyTorch MAE", args, ref_s, ref_s, ref_mem, flops)
     del reference
     if device.type == "cuda":
         torch.cuda.empty_cache()
 
-    engine, _ = build_engine(cfg, ours, total_steps=10**6, warmup_steps=1, accum=1, bf16=bf16)
+    engine, _ = build_engine(cfg, ours.to(device), total_steps=10**6, warmup_steps=1, accum=1, bf16=bf16)
     engine_images = images.to(torch.bfloat16) if bf16 and not uses_autocast(cfg, bf16) else images
 
     def engine_step() -> None:
@@ -254,11 +256,18 @@ def _time_reference(
 
 
 def _row(
-    name: str, side: str, args: argparse.Namespace, seconds: float, ref_s: float, memory: float | None, flops: float
+    name: str,
+    side: str,
+    args: argparse.Namespace,
+    seconds: float,
+    ref_s: float | None,
+    memory: float | None,
+    flops: float,
 ) -> dict[str, Any]:
     rate = args.batch / seconds
     return {
-        "model": name, "side": side, "images/s": rate, "ms/step": 1000 * seconds, "speed-up": ref_s / seconds,
+        "model": name, "side": side, "images/s": rate, "ms/step": 1000 * seconds,
+        "speed-up": None if ref_s is None else ref_s / seconds,
         "MFU": rate * flops / (args.peak_tflops * 1e12) if args.peak_tflops else None, "GiB": memory,
     }  # fmt: skip
 
@@ -273,7 +282,15 @@ def main() -> None:
     parser.add_argument("--zero-stage", type=int, default=0, help="0: the paper config's stage for B and L")
     parser.add_argument("--no-fuse", action="store_true", help="timm's branch-by-branch parallel blocks")
     parser.add_argument("--activation-checkpointing", action="store_true")
-    parser.add_argument("--compile", action="store_true", help="torch.compile the engine's blocks")
+    parser.add_argument(
+        "--compile",
+        nargs="?",
+        const="blocks",
+        default=False,
+        choices=["blocks", "model"],
+        help="torch.compile the engine's blocks (--compile) or the whole MAE (--compile model)",
+    )
+    parser.add_argument("--no-reference", action="store_true", help="time the engine only (the plain MAE OOMs)")
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--steps", type=int, default=5)
     parser.add_argument("--peak-tflops", type=float, default=None, help="dense peak of the device, for MFU")
@@ -293,7 +310,7 @@ def main() -> None:
     hardware = torch.cuda.get_device_name() if cuda else f"CPU, {torch.get_num_threads()} threads"
     print(
         f"# {hardware}; batch {args.batch}, {args.img_size}px, patch {args.patch_size}, {args.precision}, "
-        f"ZeRO {args.zero_stage}{', compiled blocks' if args.compile else ''}"
+        f"ZeRO {args.zero_stage}{f', compiled {args.compile}' if args.compile else ''}"
         f"{', timm parallel blocks' if args.no_fuse else ', fused parallel blocks'}"
     )
     header = f"{'model':<12} {'side':<18} {'images/s':>9} {'ms/step':>9} {'speed-up':>8} {'MFU':>6} {'GiB':>6}"
@@ -302,9 +319,10 @@ def main() -> None:
         for row in bench_model(name, args, device):
             mfu = "" if row["MFU"] is None else f"{100 * row['MFU']:.1f}%"
             memory = "" if row["GiB"] is None else f"{row['GiB']:.1f}"
+            speedup = "" if row["speed-up"] is None else f"{row['speed-up']:.2f}x"
             print(
                 f"{row['model']:<12} {row['side']:<18} {row['images/s']:>9.2f} {row['ms/step']:>9.1f} "
-                f"{row['speed-up']:>7.2f}x {mfu:>6} {memory:>6}",
+                f"{speedup:>8} {mfu:>6} {memory:>6}",
                 flush=True,
             )
 

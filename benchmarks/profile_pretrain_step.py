@@ -1,6 +1,6 @@
 """Where a training step of the engine spends its time: torch.profiler over a few steps, top operators by GPU and CPU.
 
-    PYTHONPATH=src python benchmarks/profile_pretrain_step.py --model vit_l12x4 --batch 128 [--zero-stage 0] [--compile]
+    PYTHONPATH=src python benchmarks/profile_pretrain_step.py --model vit_l12x4 --batch 128 [--compile [model]]
 
 Prints wall ms per step, the GPU's busy ms per step (sum of kernel times: the gap to the wall time is time the GPU
 waits for the host) and the top operators, and writes a Chrome trace when --trace is given.
@@ -25,8 +25,9 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=128)
     parser.add_argument("--zero-stage", type=int, default=0)
     parser.add_argument("--no-fuse", action="store_true")
-    parser.add_argument("--compile", action="store_true")
+    parser.add_argument("--compile", nargs="?", const="blocks", default=False, choices=["blocks", "model"])
     parser.add_argument("--steps", type=int, default=3)
+    parser.add_argument("--warmup", type=int, default=3, help="untimed steps first (compiling takes a few)")
     parser.add_argument("--trace", default=None)
     args = parser.parse_args()
     cuda = torch.cuda.is_available()
@@ -55,7 +56,7 @@ def main() -> None:
         engine.backward(loss)
         engine.step()
 
-    for _ in range(3):
+    for _ in range(args.warmup):
         step()
     if cuda:
         torch.cuda.synchronize()

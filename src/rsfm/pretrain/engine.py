@@ -67,7 +67,10 @@ class RunConfig:
     zero_stage: int = 1
     precision: str = "auto"  # auto = bf16 on GPU, fp32 on CPU
     activation_checkpointing: bool = False
-    compile: bool = False  # torch.compile each transformer block (fuses norms, GELU, residuals; first steps slower)
+    # torch.compile (first steps slower): False; True or "blocks": each transformer block (fuses norms, GELU,
+    # residuals; one graph serves every block); "model": MAE's whole forward as one graph (also masking, decoder
+    # embedding and loss, no graph breaks between blocks)
+    compile: bool | str = False
     # run each parallel block's K branches as one wide block (rsfm.models.fused): same parameters, fewer, larger
     # matrix products; no effect on 12x1 sizes beyond folding the norms
     fuse_parallel: bool = True
@@ -135,7 +138,7 @@ def build_model(cfg: RunConfig) -> torch.nn.Module:
         unknown = set(cfg.slimmable) - {"smallest", "random_widths"}
         if unknown or not 0 < float(cfg.slimmable.get("smallest", 0.25)) < 1:
             raise ConfigError(f"slimmable: keys smallest (in (0, 1)) and random_widths, got {cfg.slimmable}")
-        if cfg.compile:
+        if compile_scope(cfg):
             raise ConfigError("slimmable training changes widths every step: turn compile off for it")
     torch.manual_seed(cfg.seed)  # identical initial weights on every rank
     encoder = create_encoder(cfg.model, img_size=cfg.img_size, patch_size=cfg.patch_size)
@@ -161,12 +164,27 @@ def build_model(cfg: RunConfig) -> torch.nn.Module:
         return SlimmableMoCo(model) if cfg.method == "moco" else SlimmableMAE(model)
     if cfg.fuse_parallel:
         fuse_parallel_blocks(model)
-    if cfg.compile:
-        # Block by block: every encoder (and decoder) block has the same shapes, so one graph serves them all, and
-        # the parameter names, hence checkpoints and the exported encoder, stay those of the plain model.
+    # In place (Module.compile), so the parameter names, hence checkpoints and the exported encoder, stay those of the
+    # plain model.
+    scope = compile_scope(cfg)
+    if scope == "model":
+        model.compile(dynamic=False)
+    elif scope == "blocks":  # every encoder (and decoder) block has the same shapes: one graph serves them all
         for block in [*encoder.blocks, *others]:
             block.compile(dynamic=False)
     return model
+
+
+def compile_scope(cfg: RunConfig) -> str | None:
+    """What ``cfg.compile`` compiles: None, "blocks" or "model"; a clear error for what cannot be compiled so."""
+    if not (isinstance(cfg.compile, bool) or cfg.compile in ("blocks", "model")):
+        raise ConfigError(f"compile: {cfg.compile!r} is not one of false, true (= blocks), blocks, model")
+    scope = "blocks" if cfg.compile is True else cfg.compile or None
+    if scope == "model" and cfg.method != "mae":
+        raise ConfigError("compile: model covers MAE only (MoCo updates its momentum encoder in place): use blocks")
+    if scope == "model" and cfg.activation_checkpointing:
+        raise ConfigError("compile: model with activation checkpointing is untested: use compile: blocks with it")
+    return scope
 
 
 def train_flops_per_image(model: torch.nn.Module, img_size: int) -> float:
@@ -303,6 +321,8 @@ def train(cfg: RunConfig) -> None:
     num_patches = model.encoder.patch_embed.num_patches
     metrics = MetricsLog(out_dir, start_step, total_steps) if rank == 0 else None
 
+    # DeepSpeed reports the gradient norm from its ZeRO and bf16 optimisers only; without them (stage 0) it is ours
+    own_grad_norm, grad_norm = cfg.zero_stage == 0, None
     window_start, window_wait, window_images = time.perf_counter(), 0.0, 0
     for step in range(start_step, total_steps):
         step_loss = torch.zeros((), device=device)
@@ -329,11 +349,14 @@ def train(cfg: RunConfig) -> None:
             if widths is None:
                 logged = loss.detach()
             engine.backward(loss)
+            if own_grad_norm and micro == accum - 1:  # after the boundary's all-reduce, before the step clears them
+                grad_norm = torch.nn.utils.get_total_norm([p.grad for p in model.parameters() if p.grad is not None])
             engine.step()
             step_loss += logged.float() / accum
             window_images += images.shape[0] * world
         dist.all_reduce(step_loss)
-        grad_norm = engine.get_global_grad_norm()
+        if not own_grad_norm:
+            grad_norm = engine.get_global_grad_norm()
         done = step + 1
         if done % cfg.log_every == 0 or done == total_steps:
             elapsed = time.perf_counter() - window_start
@@ -390,4 +413,4 @@ if __name__ == "__main__":
     main()
 
 
-__all__ = ["RunConfig", "build_engine", "build_model", "main", "train", "uses_autocast"]
+__all__ = ["RunConfig", "build_engine", "build_model", "compile_scope", "main", "train", "uses_autocast"]
