@@ -7,8 +7,6 @@ CORES ?= 2
 ARGS ?=
 PYTEST_ARGS ?=
 VENV := .venv
-# pytest runs from the environment's real path, as the console scripts (snakemake, dvc) do through their shebangs:
-# DeepSpeed's JIT-built CPU op (~35 s to compile) is rebuilt whenever the path its sources are seen under changes
 # This clone's package first, for every process the commands start (Snakemake jobs, torchrun ranks): the shared
 # environment's editable install follows whichever clone ran setup last.
 export PYTHONPATH := $(CURDIR)/src$(if $(PYTHONPATH),:$(PYTHONPATH))
@@ -26,4 +24,4 @@ test: setup
 	$(VENV)/bin/ruff format --check src tests scripts benchmarks
 	$(VENV)/bin/snakefmt --check Snakefile rules
 	$(VENV)/bin/snakemake --lint --cores 1
-	"$$(readlink -f $(VENV))/bin/python" -m pytest $(PYTEST_ARGS)
+	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)

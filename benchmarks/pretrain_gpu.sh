@@ -7,7 +7,8 @@
 #   candidates  what might lift vit_l12x4's MFU further: the whole MAE compiled as one graph, batch 512 (engine only:
 #               the plain loop runs out of memory there), and a profile of the compiled step (~7 min)
 #   loader      the shard loader's images/s per worker count
-# Needs torch, timm, deepspeed and safetensors importable (the project's environment, or PYTHONPATH to them).
+# Needs torch, timm, deepspeed and safetensors importable (the project's environment, or PYTHONPATH to them: on a
+# node with torch only, the wheels from benchmarks/gpu_wheels.sh).
 set -uo pipefail
 out=${1:?usage: pretrain_gpu.sh OUT_DIR [PEAK_TFLOPS] [baseline|candidates|loader ...]}
 peak=${2:-989}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from pathlib import Path
@@ -70,3 +71,30 @@ def clone_worktree(dest: Path) -> Path:
         cwd=dest, check=True,
     )  # fmt: skip
     return dest
+
+
+@pytest.fixture(scope="session")
+def shards(tmp_path_factory) -> Path:
+    """48 MillionAID-like images in 3 pretraining shards, for short engine runs."""
+    from rsfm.data.millionaid import write_shards
+    from rsfm.data.synthetic import write_millionaid_like
+
+    root = tmp_path_factory.mktemp("millionaid")
+    write_millionaid_like(root / "raw", 48, seed=0, size_range=(64, 96))
+    write_shards(root / "raw", root / "shards", images_per_shard=16, workers=1)
+    return root / "shards"
+
+
+def write_run(path, shards, out, **overrides):
+    settings = {
+        "model": "vit_tiny12x1", "shard_dir": str(shards), "out_dir": str(out), "img_size": 64, "patch_size": 8,
+        "decoder_dim": 32, "decoder_depth": 1, "decoder_heads": 4, "epochs": 5, "global_batch": 8, "micro_batch": 2,
+        "base_lr": 2e-3, "warmup_epochs": 1, "checkpoint_every": 4, "log_every": 1, "loader_workers": 1,
+    }  # fmt: skip
+    settings.update(overrides)
+    path.write_text(json.dumps(settings))
+    return path
+
+
+def cpu_env():
+    return dict(os.environ, DS_ACCELERATOR="cpu", OMP_NUM_THREADS="1", PYTHONUNBUFFERED="1")

@@ -15,7 +15,8 @@ from rsfm.models.vit import create_encoder
 from rsfm.pretrain.augment import MOCO_VIEWS, ViewPolicy, augment_view
 from rsfm.pretrain.launch import torchrun_args
 from rsfm.slimming.slimmable import SlimmableMoCo, width
-from tests.test_pretrain import cpu_env, shards, write_run  # noqa: F401  (shards: the module's fixture)
+
+from .conftest import cpu_env, write_run
 
 
 def tiny_moco(**kwargs):
@@ -105,7 +106,7 @@ def test_view_augmentations_are_seeded_bounded_and_do_what_they_say():
     assert (solarised <= 0.5 + 1e-6).all()  # every pixel >= 0.5 became 1 - x
 
 
-def test_moco_run_on_two_cpu_ranks_trains_and_exports_a_plain_encoder(shards, tmp_path):  # noqa: F811
+def test_moco_run_on_two_cpu_ranks_trains_and_exports_a_plain_encoder(shards, tmp_path):
     run = write_run(tmp_path / "moco.json", shards, tmp_path / "moco", method="moco", epochs=3, global_batch=8,
                     micro_batch=4, moco={"dim": 16, "mlp_dim": 32}, base_lr=1e-3)  # fmt: skip
     subprocess.run(torchrun_args(run, nproc_per_node=2), env=cpu_env(), check=True, timeout=600, capture_output=True)
@@ -122,7 +123,7 @@ def test_moco_run_on_two_cpu_ranks_trains_and_exports_a_plain_encoder(shards, tm
     assert model(torch.rand(1, 3, 64, 64)).shape == (1, 96)
 
 
-def test_slimmable_moco_run_in_bf16(shards, tmp_path):  # noqa: F811
+def test_slimmable_moco_run_in_bf16(shards, tmp_path):
     # the sandwich rule with MoCo, in DeepSpeed's bf16 weights (ZeRO 1): the moving average stays fp32
     run = write_run(tmp_path / "s.json", shards, tmp_path / "s", method="moco", epochs=1, global_batch=8,
                     micro_batch=8, moco={"dim": 16, "mlp_dim": 32}, precision="bf16",

@@ -17,11 +17,11 @@ import torch
 import torchvision.transforms.functional as TF
 from PIL import Image
 
-from rsfm.data.millionaid import write_shards
-from rsfm.data.synthetic import write_millionaid_like
 from rsfm.pretrain.data import IMAGENET_MEAN, IMAGENET_STD, ShardImages, StepSampler, crop_resize, normalize
 from rsfm.pretrain.engine import RunConfig, build_model, param_groups, warmup_cosine
 from rsfm.pretrain.launch import torchrun_args
+
+from .conftest import cpu_env, write_run
 
 
 def test_warmup_then_cosine():
@@ -41,14 +41,6 @@ def test_no_weight_decay_on_norms_biases_and_embeddings():
     assert all(p.ndim == 2 or p.ndim == 4 for p in decay["params"])
     assert "encoder.pos_embed" not in names.values() or not model.encoder.pos_embed.requires_grad
     assert decay["weight_decay"] == 0.05 and no_decay["weight_decay"] == 0.0
-
-
-@pytest.fixture(scope="module")
-def shards(tmp_path_factory):
-    root = tmp_path_factory.mktemp("millionaid")
-    write_millionaid_like(root / "raw", 48, seed=0, size_range=(64, 96))
-    write_shards(root / "raw", root / "shards", images_per_shard=16, workers=1)
-    return root / "shards"
 
 
 def test_sampler_resumes_mid_epoch_exactly():
@@ -106,21 +98,6 @@ def test_normalize_on_device_matches_imagenet_statistics():
     expected = TF.normalize(images.float() / 255, IMAGENET_MEAN, IMAGENET_STD)
     torch.testing.assert_close(normalize(images), expected)
     assert normalize(images, torch.bfloat16).dtype == torch.bfloat16
-
-
-def write_run(path, shards, out, **overrides):
-    settings = {
-        "model": "vit_tiny12x1", "shard_dir": str(shards), "out_dir": str(out), "img_size": 64, "patch_size": 8,
-        "decoder_dim": 32, "decoder_depth": 1, "decoder_heads": 4, "epochs": 5, "global_batch": 8, "micro_batch": 2,
-        "base_lr": 2e-3, "warmup_epochs": 1, "checkpoint_every": 4, "log_every": 1, "loader_workers": 1,
-    }  # fmt: skip
-    settings.update(overrides)
-    path.write_text(json.dumps(settings))
-    return path
-
-
-def cpu_env():
-    return dict(os.environ, DS_ACCELERATOR="cpu", OMP_NUM_THREADS="1", PYTHONUNBUFFERED="1")
 
 
 @pytest.mark.parametrize("zero_stage", [0, 1])
@@ -236,6 +213,24 @@ def test_launcher_command_lines():
     assert sys.executable == multi[0]
 
 
+def test_each_rank_gets_its_share_of_the_jobs_threads(tmp_path, monkeypatch):
+    # Snakemake exports the job's threads to the job; the launcher divides them among the ranks it starts
+    from rsfm.pretrain.launch import launch
+
+    monkeypatch.setenv("OMP_NUM_THREADS", "4")
+    script = tmp_path / "rank.py"
+    script.write_text(
+        "import os, sys\n"
+        "rank = os.environ['RANK']\n"
+        "keys = ('OMP_NUM_THREADS', 'MKL_NUM_THREADS', 'OPENBLAS_NUM_THREADS')\n"
+        "open(sys.argv[1] + rank, 'w').write(' '.join(os.environ[k] for k in keys))\n"
+    )
+    launch("unused.json", {"processes_per_node": 2, "cpus_per_task": 4}, entry=[str(script), str(tmp_path / "r")])
+    assert (tmp_path / "r0").read_text() == (tmp_path / "r1").read_text() == "2 2 2"
+    launch("unused.json", {"processes_per_node": 2, "cpus_per_task": 3}, entry=[str(script), str(tmp_path / "s")])
+    assert (tmp_path / "s0").read_text() == "1 1 1"
+
+
 @pytest.mark.slow
 def test_zero3_with_activation_checkpointing_matches_zero1(shards, tmp_path):
     """Sharded parameters and recomputed activations change memory, not the math; the export is gathered whole."""
@@ -281,3 +276,21 @@ def test_a_rerun_with_other_settings_sets_old_checkpoints_aside(tmp_path):
     assert set_aside_stale_state(tmp_path, {**cfg, "epochs": 10}) == ["epochs"]
     assert not (tmp_path / "checkpoints").exists() and (tmp_path / "superseded/checkpoints/latest").is_file()
     assert (tmp_path / "superseded/log.csv").is_file() and (tmp_path / "superseded/run.json").is_file()
+
+
+def test_deepspeed_op_builds_are_kept_apart_per_environment_path(monkeypatch):
+    import importlib.util
+    from types import SimpleNamespace
+
+    from rsfm.pretrain.engine import separate_extension_builds
+
+    folders = []
+    for origin in ("/clone-a/.venv/lib/deepspeed/__init__.py", "/clone-b/.venv/lib/deepspeed/__init__.py"):
+        monkeypatch.delenv("TORCH_EXTENSIONS_DIR", raising=False)
+        monkeypatch.setattr(importlib.util, "find_spec", lambda name, origin=origin: SimpleNamespace(origin=origin))
+        separate_extension_builds()
+        folders.append(os.environ["TORCH_EXTENSIONS_DIR"])
+    assert folders[0] != folders[1] and all("deepspeed-" in f for f in folders)
+    monkeypatch.setenv("TORCH_EXTENSIONS_DIR", "/mine")
+    separate_extension_builds()
+    assert os.environ["TORCH_EXTENSIONS_DIR"] == "/mine"  # the user's choice wins

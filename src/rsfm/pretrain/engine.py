@@ -264,7 +264,27 @@ def build_engine(
     return engine, scheduler
 
 
+def separate_extension_builds() -> None:
+    """Give DeepSpeed's JIT-built ops one build folder per path the environment is reached under.
+
+    On CPU ranks DeepSpeed compiles its shared-memory communication op (~35 s) into torch's extension cache, in a
+    folder named after the op alone, with the absolute paths of its sources in the build file. The same environment
+    seen through another path (a symlinked venv in another clone, as every test clone and SLURM job here has) then
+    rebuilds it, and overwrites a build that a concurrent job may be loading. Keyed by the package's path, each path
+    builds once. A TORCH_EXTENSIONS_DIR set by the user wins."""
+    import hashlib
+    import importlib.util
+
+    from torch.utils.cpp_extension import get_default_build_root
+
+    if "TORCH_EXTENSIONS_DIR" not in os.environ:
+        origin = str(importlib.util.find_spec("deepspeed").origin)
+        key = hashlib.sha1(origin.encode()).hexdigest()[:12]
+        os.environ["TORCH_EXTENSIONS_DIR"] = os.path.join(get_default_build_root(), f"deepspeed-{key}")
+
+
 def train(cfg: RunConfig) -> None:
+    separate_extension_builds()
     import deepspeed
     import torch.distributed as dist
 

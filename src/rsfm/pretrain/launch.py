@@ -88,6 +88,19 @@ def slurm_command(
     return [*srun, "--kill-on-bad-exit=1", "bash", "-c", script]
 
 
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
+
+
+def rank_threads(launch_cfg: dict[str, Any]) -> dict[str, str]:
+    """Each rank's share of its launcher task's CPUs (``cpus_per_task // processes_per_node``, at least 1) as the
+    thread-pool variables. Snakemake sets them to the job's threads, meant for all its ranks together; kept, each
+    rank's pool would oversubscribe the cores, which on CPU ranks made DeepSpeed's stage-0 all-reduce (it spins on
+    shared memory) 25x slower."""
+    procs = int(launch_cfg.get("processes_per_node", 1))
+    threads = max(1, int(launch_cfg.get("cpus_per_task") or procs) // procs)
+    return dict.fromkeys(THREAD_VARIABLES, str(threads))
+
+
 def launch(
     config_path: str | Path,
     launch_cfg: dict[str, Any],
@@ -100,10 +113,9 @@ def launch(
     locally; ``stdout`` receives the ranks' output and errors (default: this process's)."""
     nnodes = int(launch_cfg.get("nodes", 1))
     procs = int(launch_cfg.get("processes_per_node", 1))
-    env = dict(os.environ)
+    env = {**os.environ, **rank_threads(launch_cfg)}
     if not launch_cfg.get("gpus_per_node"):
         env.setdefault("DS_ACCELERATOR", "cpu")
-        env.setdefault("OMP_NUM_THREADS", str(max(1, int(launch_cfg.get("threads_per_process", 1)))))
     tasks = launcher_tasks(launch_cfg)
     if tasks > 1:
         if "SLURM_JOB_ID" not in env:
