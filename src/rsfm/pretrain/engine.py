@@ -271,7 +271,8 @@ def separate_extension_builds() -> None:
     folder named after the op alone, with the absolute paths of its sources in the build file. The same environment
     seen through another path (a symlinked venv in another clone, as every test clone and SLURM job here has) then
     rebuilds it, and overwrites a build that a concurrent job may be loading. Keyed by the package's path, each path
-    builds once. A TORCH_EXTENSIONS_DIR set by the user wins."""
+    builds once (per torch version: a clone's ``.venv`` may come to point at a new environment). A
+    TORCH_EXTENSIONS_DIR set by the user wins."""
     import hashlib
     import importlib.util
 
@@ -279,7 +280,7 @@ def separate_extension_builds() -> None:
 
     if "TORCH_EXTENSIONS_DIR" not in os.environ:
         origin = str(importlib.util.find_spec("deepspeed").origin)
-        key = hashlib.sha1(origin.encode()).hexdigest()[:12]
+        key = hashlib.sha1(f"{origin} {torch.__version__}".encode()).hexdigest()[:12]
         os.environ["TORCH_EXTENSIONS_DIR"] = os.path.join(get_default_build_root(), f"deepspeed-{key}")
 
 
