@@ -12,6 +12,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from rsfm.finetune.run import run_dir
+
 from .checks import assert_dota_submission, assert_finetune_run, assert_loveda_submission
 from .conftest import REPO, clone_worktree
 
@@ -149,11 +151,11 @@ def test_default_workflow_end_to_end(tmp_path):
         assert (tmp_path / f"results/figures/{figure}.png").stat().st_size > 10_000
     for size in ("vit_tiny12x1", "vit_tiny12x4"):  # every run as rule finetune leaves it, and both server exports
         for benchmark in ("dota_v2", "dior_r", "potsdam", "loveda"):
-            for fraction, label in ((0.5, "f0.5"), (1.0, "f1")):
-                folder = tmp_path / f"results/finetune/{benchmark}/{size}/{label}_s0"
+            for fraction in (0.5, 1.0):
+                folder = run_dir(benchmark, size, fraction, 0, root=tmp_path / "results/finetune")
                 assert_finetune_run(folder, benchmark, size, fraction, 0, iterations=12)
-        assert_dota_submission(tmp_path / f"results/finetune/dota_v2/{size}/f1_s0/submission.zip")
-        assert_loveda_submission(tmp_path / f"results/finetune/loveda/{size}/f1_s0/submission.zip")
+        assert_dota_submission(run_dir("dota_v2", size, 1.0, 0, root=tmp_path / "results/finetune") / "submission.zip")
+        assert_loveda_submission(run_dir("loveda", size, 1.0, 0, root=tmp_path / "results/finetune") / "submission.zip")
     assert not list((tmp_path / "results/finetune").rglob(".submission-*"))  # scratch removed
     probes = pd.read_csv(tmp_path / "results/slimming/probes.csv")
     assert len(probes["width"].unique()) >= 8 and set(probes["encoder"]) == set(RUNS)

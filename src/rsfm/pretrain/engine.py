@@ -308,10 +308,10 @@ def train(cfg: RunConfig) -> None:
         )
     accum = cfg.global_batch // (cfg.micro_batch * world)
     moco = cfg.method == "moco"
-    base_momentum = moco_settings(cfg)["momentum"] if moco else None
+    moco_cfg = moco_settings(cfg) if moco else {}
     dataset = ShardImages(
         cfg.shard_dir, cfg.img_size, seed=cfg.seed, views=2 if moco else 1,
-        scale=tuple(moco_settings(cfg)["crop_scale"]) if moco else (0.2, 1.0),
+        scale=tuple(moco_cfg["crop_scale"]) if moco else (0.2, 1.0),
     )  # fmt: skip
     steps_per_epoch = len(dataset) // cfg.global_batch
     if steps_per_epoch == 0:
@@ -359,7 +359,7 @@ def train(cfg: RunConfig) -> None:
                                          generator)  # fmt: skip
             kwargs: dict[str, Any] = {} if widths is None else {"widths": widths}
             if moco:  # the moving average moves once per optimiser step, before the step's keys
-                kwargs["momentum"] = momentum_at(step, total_steps, base_momentum) if micro == 0 else None
+                kwargs["momentum"] = momentum_at(step, total_steps, moco_cfg["momentum"]) if micro == 0 else None
                 views = [normalize(augment_view(images[:, v].float() / 255, policy, generator) * 255, input_dtype)
                          for v, policy in enumerate(MOCO_VIEWS)]  # fmt: skip
                 loss, logged, _ = engine(*views, **kwargs)
