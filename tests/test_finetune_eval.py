@@ -23,7 +23,7 @@ from rsfm.finetune.export import (
     package_loveda_submission,
     read_task1,
 )
-from rsfm.finetune.metrics import RSSegMetric, segmentation_scores
+from rsfm.finetune.metrics import RotatedAPMetric, RSSegMetric, segmentation_scores
 from rsfm.finetune.subset import FractionSubset
 from rsfm.io import read_image
 
@@ -294,6 +294,57 @@ def test_rs_seg_metric_errors_and_empty_classes():
     assert scores["mIoU"] == round((3 / 6 + 0 + 0) / 3 * 100, 2)
     absent = segmentation_scores(np.array([[4, 0], [0, 0]]), ("x", "y"))
     assert np.isnan(absent["IoU.y"]) and absent["mIoU"] == 100.0
+
+
+# --- rotated-box mAP -----------------------------------------------------------------------------------------------
+
+
+def _ap_results(classes: int = 3) -> list[tuple[dict, dict]]:
+    """Two images, as DOTAMetric.process stores them: class 0 has a ground truth in each image, detected at 0.9 and
+    0.7 with a false positive at 0.8 between them; class 1 has one ground truth, never detected; class 2 has none."""
+
+    def dets(*rows):
+        per_class = [np.zeros((0, 6), np.float32) for _ in range(classes)]
+        for label, box, score in rows:
+            per_class[label] = np.vstack([per_class[label], [*box, score]]).astype(np.float32)
+        return {"pred_bbox_scores": per_class}
+
+    def gts(*rows):
+        return {
+            "bboxes": np.array([box for _, box in rows], np.float32), "labels": np.array([c for c, _ in rows]),
+            "bboxes_ignore": np.zeros((0, 5), np.float32), "labels_ignore": np.zeros(0, np.int64),
+        }  # fmt: skip
+
+    a, b, far, ship = (50, 50, 40, 20, 0.3), (120, 80, 30, 30, 0.0), (400, 400, 30, 10, 0.5), (200, 60, 50, 12, -0.4)
+    return [
+        (gts((0, a)), dets((0, a, 0.9), (0, far, 0.8))),
+        (gts((0, b), (1, ship)), dets((0, b, 0.7))),
+    ]
+
+
+def _rotated_ap(nproc: int) -> dict[str, float]:
+    metric = RotatedAPMetric(iou_thrs=[0.5], nproc=nproc)
+    metric.dataset_meta = {"classes": ("plane", "ship", "storage-tank")}
+    return metric.compute_metrics(_ap_results())
+
+
+def test_rotated_ap_hand_computed_in_process(monkeypatch):
+    import multiprocessing.pool
+
+    def no_pool(*args, **kwargs):
+        raise AssertionError("nproc=1 started a worker pool")
+
+    monkeypatch.setattr(multiprocessing.pool.Pool, "__init__", no_pool)
+    scores = _rotated_ap(nproc=1)
+    # plane: TP, FP, TP over 2 ground truths -> recall .5 .5 1, precision 1 .5 2/3; VOC07 11 points: 6 x 1 + 5 x 2/3
+    plane = round(100 * (6 + 5 * 2 / 3) / 11, 2)
+    assert scores == {"mAP": round((plane + 0.0) / 2, 2), "AP50": round((plane + 0.0) / 2, 2), "AP50.plane": plane,
+                      "AP50.ship": 0.0}  # fmt: skip
+    assert next(iter(scores)) == "mAP"
+
+
+def test_rotated_ap_in_process_equals_mmrotates_worker_pool():
+    assert _rotated_ap(nproc=1) == _rotated_ap(nproc=2)
 
 
 # --- DOTA v2.0 Task1 patch merging ---------------------------------------------------------------------------------

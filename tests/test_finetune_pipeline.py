@@ -14,6 +14,7 @@ from rsfm.data.annotations import DIOR_R_CLASSES, DOTA_V2_CLASSES
 from rsfm.errors import ConfigError
 from rsfm.finetune.configs import BENCHMARKS, build_config, even_taps, resolve_settings, write_config
 from rsfm.finetune.run import collect, finetune, fraction_label, run_dir
+from rsfm.finetune.train import validation_is_test
 from rsfm.plots.finetune import metric_vs_fraction, metric_vs_size
 from rsfm.pretrain.engine import RunConfig, build_model, export_encoder
 
@@ -162,6 +163,30 @@ def test_run_trains_scores_and_keeps_best_and_last_checkpoints(potsdam_run):
     folder, result = potsdam_run
     assert_finetune_run(folder, "potsdam", "vit_tiny12x4", 0.5, 0, iterations=2)
     assert json.loads((folder / "metrics.json").read_text()) == result
+
+
+def test_validation_scores_the_test_split_only_where_it_is_the_test_split(encoder, tmp_path):
+    # DOTA v2.0 and LoveDA test on val (their test labels are on the servers), Potsdam validates on its test tiles
+    for benchmark in BENCHMARKS:
+        cfg = build_config(
+            benchmark, "vit_tiny12x4", 1.0, 0, encoder=encoder, data_root=tmp_path, work_dir=tmp_path / "work",
+            settings=default_settings(benchmark), base_dir=BASES,
+        )  # fmt: skip
+        assert validation_is_test(cfg) == (benchmark != "dior_r"), benchmark
+
+
+@pytest.mark.slow
+def test_final_validation_is_the_test_score_and_a_rerun_tests_again(potsdam_run, encoder, data_root, tmp_path):
+    folder, result = potsdam_run
+    assert "scored the final model on the test split" in (folder.parent.parent.parent / "potsdam.log").read_text()
+    # a rerun of the finished run trains nothing, so no validation: the test pass scores it, and agrees
+    log = tmp_path / "again.log"
+    again = finetune(
+        quick(2), "potsdam", "vit_tiny12x4", 0.5, 0, encoder=encoder, data_root=data_root / "tiles/potsdam",
+        out_dir=folder, log_path=log,
+    )  # fmt: skip
+    assert "Iter(test)" in log.read_text() and "Iter(train)" not in log.read_text()
+    assert again["rows"] == result["rows"]
 
 
 @pytest.mark.slow

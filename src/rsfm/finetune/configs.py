@@ -24,6 +24,7 @@ from typing import Any
 
 from rsfm.errors import ConfigError
 from rsfm.io import atomic_write
+from rsfm.sizes import SIZES
 
 BENCHMARKS = {  # benchmark -> (toolbox, dataset of the data stage, folder of the data stage)
     "dota_v2": ("mmrotate", "dota_v2", "tiles"),
@@ -87,8 +88,6 @@ def read_encoder_arch(encoder: str | Path) -> dict[str, Any]:
     if not arch_file.is_file():
         raise ConfigError(f"{arch_file} is missing: the pretraining stage writes it next to {encoder.name}")
     arch = json.loads(arch_file.read_text())
-    from rsfm.models.vit import SIZES  # timm and torch: not at import (the Snakefile imports this package)
-
     if arch.get("model") not in SIZES:
         raise ConfigError(f"{arch_file}: unknown model {arch.get('model')!r}; known: {', '.join(SIZES)}")
     return arch
@@ -159,11 +158,9 @@ def build_config(
     arch = read_encoder_arch(encoder)
     if arch["model"] != size:
         raise ConfigError(f"{encoder} holds a {arch['model']} encoder, not {size}")
-    from rsfm.models.vit import SIZES
-
     vit = SIZES[size]
     patch = int(arch["patch_size"])
-    cfg = Config.fromfile(str(base))
+    cfg = Config.fromfile(str(base), import_custom_modules=False)  # the Runner imports them; writing needs none
     toolbox = BENCHMARKS[benchmark][0]
 
     backbone = cfg.model.backbone

@@ -20,7 +20,7 @@ from typing import Any
 import pandas as pd
 
 from rsfm.errors import ConfigError
-from rsfm.finetune.configs import BENCHMARKS, RUN_KEYS, build_config, resolve_settings, write_config
+from rsfm.finetune.configs import RUN_KEYS, build_config, resolve_settings, write_config
 from rsfm.io import atomic_write
 
 TIDY_COLUMNS = ["benchmark", "size", "params_m", "fraction", "seed", "split", "metric", "value"]
@@ -118,20 +118,6 @@ def collect(metric_files: list[str | Path], out_csv: str | Path) -> pd.DataFrame
     with atomic_write(out_csv) as handle:
         table.to_csv(handle, index=False)
     return table
-
-
-def check_benchmarks(names: list[str]) -> None:
-    unknown = sorted(set(names) - set(BENCHMARKS))
-    if unknown:
-        raise ConfigError(f"finetune.benchmarks: unknown {unknown}; known: {', '.join(BENCHMARKS)}")
-
-
-def check_sizes(names: list[str]) -> None:
-    from rsfm.models.vit import SIZES  # timm and torch: not at import (the Snakefile imports this module)
-
-    unknown = sorted(set(names) - set(SIZES))
-    if unknown:
-        raise ConfigError(f"finetune.sizes: unknown {unknown}; known: {', '.join(SIZES)}")
 
 
 __all__ = ["collect", "finetune", "fraction_label", "launch_settings", "run_dir", "submission"]

@@ -7,7 +7,9 @@ srun (``--launcher slurm``). Checkpoints and the toolbox's logs go to the config
 config, so the Runner's own copy of the config does not overwrite ours); a rerun resumes from the last checkpoint
 there (``resume = True`` in the config). After training, the final model is scored on the config's test split and
 ``metrics.json`` is written next to the config: one row per metric, ``{benchmark, size, fraction, seed, split,
-metric, value}``, plus the best checkpoint.
+metric, value}``, plus the best checkpoint. Where the test split is the validation split (DOTA v2.0 and LoveDA keep
+their test labels on the servers) and training ended with a validation of the final weights, that validation is the
+score: the same model, loader and evaluator would only compute it again.
 
 Checkpoints are our own files, written by this Runner: they are loaded with ``weights_only=False``. torch >= 2.6
 defaults ``torch.load`` to ``weights_only=True``, which mmengine 0.10.7 does not pass and which rejects the numpy
@@ -25,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from mmengine.hooks import Hook
 
 from rsfm.io import atomic_write
 
@@ -50,6 +53,26 @@ def metric_rows(run: dict[str, Any], split: str, metrics: dict[str, Any]) -> lis
     return rows
 
 
+class FinalValidation(Hook):
+    """Keeps the metrics of the latest validation and the iteration it ran at."""
+
+    priority = "LOWEST"
+
+    def __init__(self) -> None:
+        self.iteration: int | None = None
+        self.metrics: dict[str, Any] = {}
+
+    def after_val_epoch(self, runner: Any, metrics: dict[str, Any] | None = None) -> None:
+        self.iteration, self.metrics = runner.iter, dict(metrics or {})
+
+
+def validation_is_test(cfg: Any) -> bool:
+    """Whether the config tests on exactly what it validates on (same loader and evaluator)."""
+    return cfg.get("test_dataloader") == cfg.get("val_dataloader") and cfg.get("test_evaluator") == cfg.get(
+        "val_evaluator"
+    )
+
+
 def best_checkpoint(work_dir: str | Path) -> str | None:
     found = sorted(Path(work_dir).glob("best_*.pth"))
     return found[-1].name if found else None
@@ -70,9 +93,15 @@ def run(config_path: str | Path, launcher: str = "none") -> dict[str, Any] | Non
         torch.distributed.init_process_group(backend="gloo")
     run_info = dict(cfg.get("run", {}))
     runner = Runner.from_cfg(cfg)
+    final = FinalValidation()
+    runner.register_hook(final)
     runner.train()
-    barrier()  # rank 0 writes the last checkpoint, which every rank's test() then resumes from
-    scores = runner.test()
+    if validation_is_test(cfg) and final.iteration == runner.iter:
+        runner.logger.info(f"the validation at iteration {runner.iter} scored the final model on the test split")
+        scores = final.metrics
+    else:
+        barrier()  # rank 0 writes the last checkpoint, which every rank's test() then resumes from
+        scores = runner.test()
     if not is_main_process():
         return None
     test_split = _split_of(cfg.test_dataloader)
@@ -111,4 +140,4 @@ if __name__ == "__main__":
     main()
 
 
-__all__ = ["best_checkpoint", "metric_rows", "run", "trust_local_checkpoints"]
+__all__ = ["FinalValidation", "best_checkpoint", "metric_rows", "run", "trust_local_checkpoints", "validation_is_test"]
