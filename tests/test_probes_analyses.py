@@ -131,6 +131,37 @@ def test_sweep_caches_features_per_width_with_falling_flops(classification_sets,
         assert [f.stat().st_mtime_ns for f in files] == mtimes
 
 
+def test_sweeps_of_one_encoder_share_flop_counts_across_selections(classification_sets, tmp_path, monkeypatch):
+    import torch
+
+    from rsfm.models import accounting
+    from rsfm.models.vit import create_encoder
+    from rsfm.slimming.features import EncoderInput, load_split, sweep
+    from rsfm.slimming.slim import slim_model
+
+    torch.manual_seed(0)
+    model = create_encoder("vit_tiny12x1", img_size=32, patch_size=8)
+    # the invariant the sharing rests on: the dims kept differ, their number (and so the FLOPs) does not
+    for s in (0.5, 0.1):
+        first, rand = (slim_model(model, s, selection=sel, seed=0) for sel in ("first", "random"))
+        assert accounting.model_flops(first, 32) == accounting.model_flops(rand, 32)
+    counted = []
+    count = accounting.model_flops
+    monkeypatch.setattr(accounting, "model_flops", lambda *a, **k: counted.append(a) or count(*a, **k))
+    spec = EncoderInput(img_size=32)
+    splits = {s: load_split(classification_sets / "eurosat", s, spec) for s in ("train", "test")}
+    shared: dict = {}
+    runs = {
+        variant: [np.load(f) for f in sweep(model, splits, [1.0, 0.5, 0.1], tmp_path / variant, spec,
+                                           selection=variant.split("-")[0], parts=variant.split("-")[1], flops=shared)]
+        for variant in ("first-all", "random-all", "first-mlp")
+    }  # fmt: skip
+    assert len(counted) == 6  # three widths for parts=all, three for parts=mlp
+    assert [int(d["flops"]) for d in runs["first-all"]] == [int(d["flops"]) for d in runs["random-all"]]
+    assert int(runs["first-mlp"][1]["flops"]) > int(runs["first-all"][1]["flops"])  # attention kept whole
+    assert not np.allclose(runs["first-all"][1]["test_features"], runs["random-all"][1]["test_features"])
+
+
 def test_wrong_band_count_names_the_fix(classification_sets):
     from rsfm.slimming.features import EncoderInput, load_split
 

@@ -66,13 +66,14 @@ def features(
     model, spec = load_encoder(encoder, entry, pretrain_dir)
     split_names = ("train", slim_cfg.get("eval_split", "test"))
     splits = {name: load_split(prepared, name, spec) for name in split_names}
-    files = {}
+    files: dict[str, list[str]] = {}
+    flops: dict[tuple[float, str], int] = {}  # first-, last- and random-all slim to the same shapes: counted once
     for variant in variants(slim_cfg):
         selection, parts = variant.split("-", 1)
         written = sweep(
             model, splits, slim_cfg["widths"], Path(out_dir) / variant, spec, selection=selection, parts=parts,
             seed=int(slim_cfg.get("selection_seed", 0)), batch_size=int(slim_cfg.get("batch_size", 256)),
-            device=device,
+            device=device, flops=flops,
         )  # fmt: skip
         files[variant] = [str(Path(f).resolve()) for f in written]
     _, meta = read_index(prepared, "train")
