@@ -35,6 +35,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from rsfm.models.attention import BACKENDS
 from rsfm.models.mae import sincos_2d
 from rsfm.models.vit import SIZES
 from rsfm.pretrain.engine import (
@@ -42,6 +43,7 @@ from rsfm.pretrain.engine import (
     build_engine,
     build_model,
     param_groups,
+    select_attention,
     train_flops_per_image,
     uses_autocast,
 )
@@ -192,7 +194,7 @@ def bench_model(name: str, args: argparse.Namespace, device: torch.device) -> It
         model=name, shard_dir="", out_dir="", img_size=args.img_size, patch_size=args.patch_size,
         global_batch=args.batch, micro_batch=args.batch, precision=args.precision, zero_stage=args.zero_stage,
         activation_checkpointing=args.activation_checkpointing, compile=args.compile,
-        fuse_parallel=not args.no_fuse,
+        fuse_parallel=not args.no_fuse, attention=args.attention,
     )  # fmt: skip
     ours = build_model(cfg)
     reference = PlainMAE(SIZES[name], args.img_size, args.patch_size, 512, 8, 16)
@@ -219,6 +221,7 @@ def bench_model(name: str, args: argparse.Namespace, device: torch.device) -> It
     if device.type == "cuda":
         torch.cuda.empty_cache()
 
+    select_attention(cfg, ours, device, bf16)  # after the fp32 check above: flash has no fp32 kernel on a GPU
     engine, _ = build_engine(cfg, ours.to(device), total_steps=10**6, warmup_steps=1, accum=1, bf16=bf16)
     engine_images = images.to(torch.bfloat16) if bf16 and not uses_autocast(cfg, bf16) else images
 
@@ -290,6 +293,7 @@ def main() -> None:
         choices=["blocks", "model"],
         help="torch.compile the engine's blocks (--compile) or the whole MAE (--compile model)",
     )
+    parser.add_argument("--attention", choices=BACKENDS, default=None, help="the engine's one attention kernel")
     parser.add_argument("--no-reference", action="store_true", help="time the engine only (the plain MAE OOMs)")
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--steps", type=int, default=5)
@@ -312,6 +316,7 @@ def main() -> None:
         f"# {hardware}; batch {args.batch}, {args.img_size}px, patch {args.patch_size}, {args.precision}, "
         f"ZeRO {args.zero_stage}{f', compiled {args.compile}' if args.compile else ''}"
         f"{', timm parallel blocks' if args.no_fuse else ', fused parallel blocks'}"
+        f"{f', {args.attention} attention' if args.attention else ''}"
     )
     header = f"{'model':<12} {'side':<18} {'images/s':>9} {'ms/step':>9} {'speed-up':>8} {'MFU':>6} {'GiB':>6}"
     print(header)

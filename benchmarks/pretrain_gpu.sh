@@ -6,11 +6,13 @@
 #   baseline    the README's table: vit_b12x1 and vit_l12x4 at batch 256 and 384, fused/timm blocks, a profile (~6 min)
 #   candidates  what might lift vit_l12x4's MFU further: the whole MAE compiled as one graph, batch 512 (engine only:
 #               the plain loop runs out of memory there), and a profile of the compiled step (~7 min)
+#   attention   each attention kernel alone at vit_l12x4's shapes (batch 384), then the compiled engine's step with
+#               the cuDNN and the memory-efficient kernel (the profile gives flash ~15% of the kernel time, ~3 min)
 #   loader      the shard loader's images/s per worker count
 # Needs torch, timm, deepspeed and safetensors importable (the project's environment, or PYTHONPATH to them: on a
 # node with torch only, the wheels from benchmarks/gpu_wheels.sh).
 set -uo pipefail
-out=${1:?usage: pretrain_gpu.sh OUT_DIR [PEAK_TFLOPS] [baseline|candidates|loader ...]}
+out=${1:?usage: pretrain_gpu.sh OUT_DIR [PEAK_TFLOPS] [baseline|candidates|attention|loader ...]}
 peak=${2:-989}
 shift $(($# < 2 ? $# : 2))
 sets=("${@:-baseline}")
@@ -42,13 +44,21 @@ for set in "${sets[@]}"; do
         | tee "$out/step_512_model.txt"
       timeout 100 "${profile[@]}" --batch 384 --compile --warmup 4 2>&1 | tee "$out/profile_l12x4_384_compiled.txt"
       ;;
+    attention)
+      timeout 60 python3 benchmarks/bench_attention.py --model vit_l12x4 --batch 384 2>&1 | tee "$out/attention.txt"
+      for kernel in cudnn efficient; do
+        timeout 100 "${step[@]}" --models vit_l12x4 --batch 384 --compile --no-reference --attention $kernel 2>&1 \
+          | tee "$out/step_384_blocks_$kernel.txt"
+      done
+      ;;
     loader)
       for side in 640 1536; do
         timeout 45 python3 benchmarks/bench_loader.py --workers 8 16 --images 192 --side $side --batch 128 \
           --batches 12 2>&1 | tee -a "$out/loader.txt"
       done
       ;;
-    *) echo "unknown set $set: baseline, candidates or loader" >&2; exit 2 ;;
+    *) echo "unknown set $set: baseline, candidates, attention or loader" >&2; exit 2 ;;
   esac
 done
-grep -h -E "^(#|model|vit_|workers| +[0-9])" "$out"/step_*.txt "$out"/profile_*.txt "$out"/loader.txt 2>/dev/null
+grep -h -E "^(#|model|vit_|workers|kernel|torch|flash|efficient|cudnn|math| +[0-9])" "$out"/step_*.txt \
+  "$out"/attention.txt "$out"/profile_*.txt "$out"/loader.txt 2>/dev/null

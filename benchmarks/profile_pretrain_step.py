@@ -16,7 +16,8 @@ import torch
 from bench_pretrain_step import _free_port
 from torch.profiler import ProfilerActivity, profile
 
-from rsfm.pretrain.engine import RunConfig, build_engine, build_model, uses_autocast
+from rsfm.models.attention import BACKENDS
+from rsfm.pretrain.engine import RunConfig, build_engine, build_model, select_attention, uses_autocast
 
 
 def main() -> None:
@@ -26,6 +27,7 @@ def main() -> None:
     parser.add_argument("--zero-stage", type=int, default=0)
     parser.add_argument("--no-fuse", action="store_true")
     parser.add_argument("--compile", nargs="?", const="blocks", default=False, choices=["blocks", "model"])
+    parser.add_argument("--attention", choices=BACKENDS, default=None, help="the one attention kernel")
     parser.add_argument("--steps", type=int, default=3)
     parser.add_argument("--warmup", type=int, default=3, help="untimed steps first (compiling takes a few)")
     parser.add_argument("--trace", default=None)
@@ -44,9 +46,11 @@ def main() -> None:
     cfg = RunConfig(
         model=args.model, shard_dir="", out_dir="", global_batch=args.batch, micro_batch=args.batch,
         precision=precision, zero_stage=args.zero_stage, compile=args.compile,
-        fuse_parallel=not args.no_fuse,
+        fuse_parallel=not args.no_fuse, attention=args.attention,
     )  # fmt: skip
-    engine, _ = build_engine(cfg, build_model(cfg), 10**6, 1, 1, bf16=cuda)
+    model = build_model(cfg)
+    select_attention(cfg, model, device, bf16=cuda)
+    engine, _ = build_engine(cfg, model, 10**6, 1, 1, bf16=cuda)
     dtype = torch.bfloat16 if cuda and not uses_autocast(cfg, cuda) else torch.float32
     images = torch.rand(args.batch, 3, 224, 224, device=device).to(dtype)
     noise = torch.rand(args.batch, 196, device=device)
@@ -71,7 +75,8 @@ def main() -> None:
     events = prof.key_averages()
     busy = sum(e.self_device_time_total for e in events) / 1e3 / args.steps if cuda else 0.0
     print(
-        f"# {args.model} batch {args.batch} ZeRO {args.zero_stage} compile {args.compile} fused {not args.no_fuse}: "
+        f"# {args.model} batch {args.batch} ZeRO {args.zero_stage} compile {args.compile} fused {not args.no_fuse} "
+        f"attention {args.attention or 'torch'}: "
         f"wall {1e3 * wall:.1f} ms/step, GPU busy {busy:.1f} ms/step"
     )
     if cuda:

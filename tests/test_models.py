@@ -230,3 +230,54 @@ def test_compile_settings_that_cannot_work_fail_clearly():
                        ({"compile": "model", "activation_checkpointing": True}, "compile: blocks")):  # fmt: skip
         with pytest.raises(ConfigError, match=words):
             compile_scope(RunConfig("vit_tiny12x1", "", "", **bad))
+
+
+@pytest.fixture
+def attention_switches():
+    """torch's attention switches are process-wide: put them back after a test that sets them."""
+    from rsfm.models.attention import enabled_backends, set_backends
+
+    before = enabled_backends()
+    yield
+    set_backends(before)
+
+
+def _attention_ops(model, images, noise):
+    """The loss, and the attention kernels the forward and backward ran."""
+    from torch.profiler import profile
+
+    with profile() as prof:
+        loss = model(images, noise=noise)[0]
+        loss.backward()
+    return loss.detach(), {e.key for e in prof.key_averages() if "dot_product" in e.key and "backward" not in e.key}
+
+
+def test_a_run_can_name_the_one_attention_kernel_it_uses(attention_switches):
+    from rsfm.errors import ConfigError
+    from rsfm.models.attention import enabled_backends
+    from rsfm.pretrain.engine import RunConfig, build_model, select_attention
+
+    cfg = dict(model="vit_tiny12x4", shard_dir="", out_dir="", img_size=32, patch_size=8, decoder_depth=1,
+               decoder_dim=32, decoder_heads=4)  # fmt: skip
+    model = build_model(RunConfig(**cfg))
+    images, noise = torch.randn(4, 3, 32, 32), torch.rand(4, 16)
+    default_loss, default_ops = _attention_ops(model, images, noise)
+    assert "aten::_scaled_dot_product_flash_attention_for_cpu" in default_ops  # torch's choice on a CPU
+    cpu = torch.device("cpu")
+    select_attention(RunConfig(**cfg, attention="math"), model, cpu, bf16=False)
+    assert enabled_backends() == {"flash": False, "efficient": False, "cudnn": False, "math": True}
+    math_loss, math_ops = _attention_ops(model, images, noise)
+    assert "aten::_scaled_dot_product_attention_math" in math_ops
+    assert not any("flash" in op for op in math_ops)
+    torch.testing.assert_close(math_loss, default_loss, rtol=1e-5, atol=1e-6)
+    # kernels without a CPU implementation fail before training, naming the setting, the shape and the way out,
+    # and leave the switches as they were
+    for backend in ("cudnn", "efficient"):
+        with pytest.raises(ConfigError, match=rf"attention: '{backend}' cannot run .* 8-dim heads on cpu.*or null"):
+            select_attention(RunConfig(**cfg, attention=backend), model, cpu, bf16=True)
+        assert enabled_backends()["math"] and not enabled_backends()["flash"]
+    with pytest.raises(ConfigError, match="not one of flash, efficient, cudnn, math"):
+        select_attention(RunConfig(**cfg, attention="fast"), model, cpu, bf16=False)
+    before = enabled_backends()
+    select_attention(RunConfig(**cfg), model, cpu, bf16=False)  # None: torch's choice, nothing changes
+    assert enabled_backends() == before

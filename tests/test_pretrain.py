@@ -104,8 +104,9 @@ def test_normalize_on_device_matches_imagenet_statistics():
 def test_bf16_run_trains_and_exports_fp32(shards, tmp_path, zero_stage):
     # the paths GPUs take, run here on the CPU, where DeepSpeed supports bf16 too. ZeRO 0: torch autocast over fp32
     # weights; ZeRO 1: DeepSpeed's bf16 casts parameters, not buffers (the decoder's fixed position table stays fp32)
+    # (with one attention kernel named, as a GPU config may: flash runs bf16 on the CPU too)
     run = write_run(tmp_path / "bf16.json", shards, tmp_path / "bf16", precision="bf16", epochs=1, global_batch=8,
-                    micro_batch=8, zero_stage=zero_stage, model="vit_tiny12x4")  # fmt: skip
+                    micro_batch=8, zero_stage=zero_stage, model="vit_tiny12x4", attention="flash")  # fmt: skip
     subprocess.run(torchrun_args(run, nproc_per_node=1), env=cpu_env(), check=True, timeout=600, capture_output=True)
     metrics = pd.read_csv(tmp_path / "bf16/metrics.csv")
     assert len(metrics) == 6 and np.isfinite(metrics["loss"]).all() and (metrics["loss"] > 0).all()
@@ -270,8 +271,9 @@ def test_a_rerun_with_other_settings_sets_old_checkpoints_aside(tmp_path):
     older = {k: v for k, v in cfg.items() if k != "fuse_parallel"}
     (tmp_path / "run.json").write_text(json.dumps(older))
     assert set_aside_stale_state(tmp_path, cfg) == []
-    # how it is computed (fused blocks, compiled, checkpointed activations) is not what it computes
-    assert set_aside_stale_state(tmp_path, {**cfg, "fuse_parallel": False, "compile": True}) == []
+    # how it is computed (fused blocks, compiled, checkpointed activations, attention kernel) is not what it computes
+    how = {"fuse_parallel": False, "compile": True, "activation_checkpointing": True, "attention": "math"}
+    assert set_aside_stale_state(tmp_path, {**cfg, **how}) == []
     # another schedule: the old state moves to superseded/, nothing is deleted
     assert set_aside_stale_state(tmp_path, {**cfg, "epochs": 10}) == ["epochs"]
     assert not (tmp_path / "checkpoints").exists() and (tmp_path / "superseded/checkpoints/latest").is_file()
@@ -294,3 +296,26 @@ def test_deepspeed_op_builds_are_kept_apart_per_environment_path(monkeypatch):
     monkeypatch.setenv("TORCH_EXTENSIONS_DIR", "/mine")
     separate_extension_builds()
     assert os.environ["TORCH_EXTENSIONS_DIR"] == "/mine"  # the user's choice wins
+
+
+def test_per_size_engine_settings_reach_the_run_and_bad_ones_are_named():
+    import copy
+
+    import yaml
+
+    from rsfm.config import validate_config
+    from rsfm.errors import ConfigError
+    from rsfm.pretrain.run import run_config
+
+    from .conftest import REPO
+
+    schema = REPO / "workflow/schemas/config.schema.yaml"
+    config = yaml.safe_load((REPO / "config/config.yaml").read_text())
+    config["pretrain"]["per_size"] = {"vit_tiny12x4": {"attention": "math", "compile": "blocks"}}
+    pretrain_cfg = validate_config(copy.deepcopy(config), schema)["pretrain"]
+    wide = run_config(pretrain_cfg, "vit_tiny12x4", "shards", "out")
+    assert (wide.attention, wide.compile) == ("math", "blocks")
+    assert run_config(pretrain_cfg, "vit_tiny12x1", "shards", "out").attention is None  # torch's choice
+    config["pretrain"]["per_size"]["vit_tiny12x4"]["attention"] = "fast"
+    with pytest.raises(ConfigError, match=r"per_size\.vit_tiny12x4\.attention' must be one of .*'cudnn'"):
+        validate_config(config, schema)

@@ -35,6 +35,7 @@ from typing import Any
 import torch
 
 from rsfm.errors import ConfigError
+from rsfm.models.attention import use_attention
 from rsfm.models.fused import fuse_parallel_blocks
 from rsfm.models.mae import MaskedAutoencoder
 from rsfm.models.moco import MoCoV3, momentum_at
@@ -74,6 +75,9 @@ class RunConfig:
     # run each parallel block's K branches as one wide block (rsfm.models.fused): same parameters, fewer, larger
     # matrix products; no effect on 12x1 sizes beyond folding the norms
     fuse_parallel: bool = True
+    # the one kernel for scaled dot-product attention (rsfm.models.attention): flash, efficient, cudnn or math;
+    # None = torch's choice per call
+    attention: str | None = None
     method: str = "mae"  # "mae" or "moco" (MoCo v3)
     moco: dict[str, Any] | None = None  # MoCo v3 settings over rsfm.models.moco.DEFAULTS
     # learned slimmable training (sandwich rule): {"smallest": 0.25, "random_widths": 2}; None = one width
@@ -231,6 +235,15 @@ def export_encoder(model: torch.nn.Module, cfg: RunConfig, steps: int, out_dir: 
     os.replace(out_dir / ".encoder.json.tmp", out_dir / "encoder.json")
 
 
+def select_attention(cfg: RunConfig, model: torch.nn.Module, device: torch.device, bf16: bool) -> None:
+    """Restrict this process's attention to ``cfg.attention`` (rsfm.models.attention), checked on the model's head
+    sizes. Under bf16 (autocast or bf16 weights) attention sees bf16 inputs, else fp32."""
+    from timm.models.vision_transformer import Attention
+
+    head_dims = tuple(m.head_dim for m in model.modules() if isinstance(m, Attention))
+    use_attention(cfg.attention, device, torch.bfloat16 if bf16 else torch.float32, head_dims)
+
+
 def uses_autocast(cfg: RunConfig, bf16: bool) -> bool:
     """bf16 as torch autocast over fp32 weights (no ZeRO) rather than DeepSpeed's bf16 weights (ZeRO 1-3)."""
     return bf16 and cfg.zero_stage == 0
@@ -320,6 +333,7 @@ def train(cfg: RunConfig) -> None:
     warmup_steps = round(cfg.warmup_epochs * steps_per_epoch)
 
     model = build_model(cfg)
+    select_attention(cfg, model, device, bf16)
     engine, scheduler = build_engine(cfg, model, total_steps, warmup_steps, accum, bf16)
     input_dtype = torch.bfloat16 if bf16 and not uses_autocast(cfg, bf16) else torch.float32
     inner = model.moco if moco and cfg.slimmable else model.mae if cfg.slimmable else model  # one width's model
@@ -434,4 +448,13 @@ if __name__ == "__main__":
     main()
 
 
-__all__ = ["RunConfig", "build_engine", "build_model", "compile_scope", "main", "train", "uses_autocast"]
+__all__ = [
+    "RunConfig",
+    "build_engine",
+    "build_model",
+    "compile_scope",
+    "main",
+    "select_attention",
+    "train",
+    "uses_autocast",
+]

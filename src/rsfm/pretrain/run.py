@@ -23,6 +23,7 @@ _ENGINE_KEYS = (
     "activation_checkpointing",
     "compile",
     "fuse_parallel",
+    "attention",
 )
 _COMMON_KEYS = (
     "img_size", "patch_size", "mask_ratio", "norm_pix_loss", "epochs", "warmup_epochs", "base_lr", "min_lr",
@@ -47,7 +48,8 @@ def run_config(pretrain_cfg: dict[str, Any], name: str, shard_dir: str | Path, o
 # Settings that do not change what a run computes (at most its rounding): a restart with other values still resumes
 # its checkpoints.
 _BOOKKEEPING = {"out_dir", "shard_dir", "log_every", "checkpoint_every", "keep_checkpoints", "loader_workers",
-                "peak_tflops", "extra", "compile", "fuse_parallel", "activation_checkpointing"}  # fmt: skip
+                "peak_tflops", "extra", "compile", "fuse_parallel", "activation_checkpointing",
+                "attention"}  # fmt: skip
 _RUN_STATE = ("checkpoints", "log.csv", "dvclive")
 
 
