@@ -1,0 +1,34 @@
+"""The GPU benchmarks run on the CPU at a tiny size: they are run on a lent GPU node with little time on it, where a
+broken flag would cost the session's device time."""
+
+import subprocess
+import sys
+
+from .conftest import REPO, cpu_env
+
+
+def _run(*args: str) -> str:
+    done = subprocess.run(
+        [sys.executable, *args], cwd=REPO / "benchmarks", env=cpu_env(), capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
+    return done.stdout
+
+
+def test_attention_benchmark_times_every_kernel_torch_has_here():
+    out = _run("bench_attention.py", "--model", "vit_tiny12x4", "--batch", "2", "--img-size", "32", "--steps", "1",
+               "--warmup", "0")  # fmt: skip
+    rows = {tuple(line.split()[:2]): line for line in out.splitlines() if not line.startswith(("#", "kernel"))}
+    kernels, parts = ("torch", "flash", "efficient", "cudnn", "math"), ("encoder", "decoder")
+    assert set(rows) == {(kernel, part) for kernel in kernels for part in parts}
+    for part in parts:
+        assert "cannot run" in rows["cudnn", part] and "cannot run" in rows["efficient", part]  # no CPU kernels
+        assert float(rows["math", part].split()[-1]) < 1e-4  # agrees with torch's choice
+    assert "% of the step's FLOPs" in out
+
+
+def test_step_benchmark_with_a_named_attention_kernel():
+    out = _run("bench_pretrain_step.py", "--models", "vit_tiny12x4", "--batch", "2", "--img-size", "32",
+               "--patch-size", "8", "--steps", "1", "--warmup", "0", "--attention", "math")  # fmt: skip
+    assert "math attention" in out
+    assert any(line.startswith("vit_tiny12x4 rsfm engine") for line in out.splitlines()), out
