@@ -278,6 +278,8 @@ def test_a_run_can_name_the_one_attention_kernel_it_uses(attention_switches):
         assert enabled_backends()["math"] and not enabled_backends()["flash"]
     with pytest.raises(ConfigError, match="not one of flash, efficient, cudnn, math"):
         select_attention(RunConfig(**cfg, attention="fast"), model, cpu, bf16=False)
+    with pytest.raises(ConfigError, match="slimmable training runs heads of every width"):
+        build_model(RunConfig(**cfg, attention="flash", slimmable={"smallest": 0.25}))
     before = enabled_backends()
     select_attention(RunConfig(**cfg), model, cpu, bf16=False)  # None: torch's choice, nothing changes
     assert enabled_backends() == before

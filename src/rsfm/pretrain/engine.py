@@ -144,6 +144,8 @@ def build_model(cfg: RunConfig) -> torch.nn.Module:
             raise ConfigError(f"slimmable: keys smallest (in (0, 1)) and random_widths, got {cfg.slimmable}")
         if compile_scope(cfg):
             raise ConfigError("slimmable training changes widths every step: turn compile off for it")
+        if cfg.attention:  # a kernel checked at full width may lack the narrow heads of a slimmed width
+            raise ConfigError("slimmable training runs heads of every width: leave attention unset for it")
     torch.manual_seed(cfg.seed)  # identical initial weights on every rank
     encoder = create_encoder(cfg.model, img_size=cfg.img_size, patch_size=cfg.patch_size)
     encoder.set_grad_checkpointing(cfg.activation_checkpointing)
