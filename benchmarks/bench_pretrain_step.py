@@ -44,6 +44,7 @@ from rsfm.pretrain.engine import (
     build_model,
     param_groups,
     select_attention,
+    separate_extension_builds,
     train_flops_per_image,
     uses_autocast,
 )
@@ -308,6 +309,7 @@ def main() -> None:
     for key, value in (("RANK", "0"), ("LOCAL_RANK", "0"), ("WORLD_SIZE", "1"), ("MASTER_ADDR", "127.0.0.1")):
         os.environ.setdefault(key, value)
     os.environ.setdefault("MASTER_PORT", str(_free_port()))
+    separate_extension_builds()  # CPU ranks: DeepSpeed's communication op, built once per environment path and ninja
     import deepspeed
 
     deepspeed.init_distributed(dist_backend="nccl" if cuda else "gloo")

@@ -17,7 +17,14 @@ from bench_pretrain_step import _free_port
 from torch.profiler import ProfilerActivity, profile
 
 from rsfm.models.attention import BACKENDS
-from rsfm.pretrain.engine import RunConfig, build_engine, build_model, select_attention, uses_autocast
+from rsfm.pretrain.engine import (
+    RunConfig,
+    build_engine,
+    build_model,
+    select_attention,
+    separate_extension_builds,
+    uses_autocast,
+)
 
 
 def main() -> None:
@@ -39,6 +46,7 @@ def main() -> None:
     os.environ.setdefault("MASTER_PORT", str(_free_port()))
     if not cuda:
         os.environ.setdefault("DS_ACCELERATOR", "cpu")
+    separate_extension_builds()  # CPU ranks: DeepSpeed's communication op, built once per environment path and ninja
     import deepspeed
 
     deepspeed.init_distributed(dist_backend="nccl" if cuda else "gloo")

@@ -280,19 +280,24 @@ def test_a_rerun_with_other_settings_sets_old_checkpoints_aside(tmp_path):
     assert (tmp_path / "superseded/log.csv").is_file() and (tmp_path / "superseded/run.json").is_file()
 
 
-def test_deepspeed_op_builds_are_kept_apart_per_environment_path(monkeypatch):
+def test_deepspeed_op_builds_are_kept_apart_per_environment_path_and_ninja(monkeypatch):
     import importlib.util
+    import shutil
     from types import SimpleNamespace
 
     from rsfm.pretrain.engine import separate_extension_builds
 
-    folders = []
-    for origin in ("/clone-a/.venv/lib/deepspeed/__init__.py", "/clone-b/.venv/lib/deepspeed/__init__.py"):
+    def folder(origin, ninja):
         monkeypatch.delenv("TORCH_EXTENSIONS_DIR", raising=False)
-        monkeypatch.setattr(importlib.util, "find_spec", lambda name, origin=origin: SimpleNamespace(origin=origin))
+        monkeypatch.setattr(importlib.util, "find_spec", lambda name: SimpleNamespace(origin=origin))
+        monkeypatch.setattr(shutil, "which", lambda name: ninja if name == "ninja" else None)
         separate_extension_builds()
-        folders.append(os.environ["TORCH_EXTENSIONS_DIR"])
-    assert folders[0] != folders[1] and all("deepspeed-" in f for f in folders)
+        return os.environ["TORCH_EXTENSIONS_DIR"]
+
+    a, b = "/clone-a/.venv/lib/deepspeed/__init__.py", "/clone-b/.venv/lib/deepspeed/__init__.py"
+    folders = {folder(a, "/usr/bin/ninja"), folder(b, "/usr/bin/ninja"), folder(a, "/venv/bin/ninja")}
+    assert len(folders) == 3 and all("deepspeed-" in f for f in folders)
+    assert folder(a, "/usr/bin/ninja") in folders  # the same pair finds its build again
     monkeypatch.setenv("TORCH_EXTENSIONS_DIR", "/mine")
     separate_extension_builds()
     assert os.environ["TORCH_EXTENSIONS_DIR"] == "/mine"  # the user's choice wins

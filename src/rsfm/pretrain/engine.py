@@ -280,13 +280,16 @@ def build_engine(
 
 
 def separate_extension_builds() -> None:
-    """Give DeepSpeed's JIT-built ops one build folder per path the environment is reached under.
+    """Give DeepSpeed's JIT-built ops one build folder per path the environment is reached under and per ninja.
 
-    On CPU ranks DeepSpeed compiles its shared-memory communication op (~35 s) into torch's extension cache, in a
+    On CPU ranks DeepSpeed compiles its shared-memory communication op (~40 s) into torch's extension cache, in a
     folder named after the op alone, with the absolute paths of its sources in the build file. The same environment
     seen through another path (a symlinked venv in another clone, as every test clone and SLURM job here has) then
-    rebuilds it, and overwrites a build that a concurrent job may be loading. Keyed by the package's path, each path
-    builds once (per torch version: a clone's ``.venv`` may come to point at a new environment). A
+    rebuilds it, and overwrites a build that a concurrent job may be loading. So does another ninja: torch runs the
+    first ``ninja`` on PATH, and ninja 1.11 (this machine's) and 1.13 (the environment's, first on PATH where the
+    environment is activated or its bin/ is put first, as for `dvc repro`, which must find its snakemake) hash the
+    same command differently, so each rebuilt what the other had built. Keyed by the package's path and the ninja,
+    each pair builds once (per torch version: a clone's ``.venv`` may come to point at a new environment). A
     TORCH_EXTENSIONS_DIR set by the user wins."""
     import hashlib
     import importlib.util
@@ -295,7 +298,8 @@ def separate_extension_builds() -> None:
 
     if "TORCH_EXTENSIONS_DIR" not in os.environ:
         origin = str(importlib.util.find_spec("deepspeed").origin)
-        key = hashlib.sha1(f"{origin} {torch.__version__}".encode()).hexdigest()[:12]
+        ninja = shutil.which("ninja") or ""
+        key = hashlib.sha1(f"{origin} {torch.__version__} {ninja}".encode()).hexdigest()[:12]
         os.environ["TORCH_EXTENSIONS_DIR"] = os.path.join(get_default_build_root(), f"deepspeed-{key}")
 
 
