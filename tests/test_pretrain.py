@@ -280,7 +280,7 @@ def test_a_rerun_with_other_settings_sets_old_checkpoints_aside(tmp_path):
     assert (tmp_path / "superseded/log.csv").is_file() and (tmp_path / "superseded/run.json").is_file()
 
 
-def test_deepspeed_op_builds_are_kept_apart_per_environment_path_and_ninja(monkeypatch):
+def test_deepspeed_op_builds_are_kept_apart_per_environment_path_and_ninja(monkeypatch, tmp_path):
     import importlib.util
     import shutil
     from types import SimpleNamespace
@@ -298,6 +298,11 @@ def test_deepspeed_op_builds_are_kept_apart_per_environment_path_and_ninja(monke
     folders = {folder(a, "/usr/bin/ninja"), folder(b, "/usr/bin/ninja"), folder(a, "/venv/bin/ninja")}
     assert len(folders) == 3 and all("deepspeed-" in f for f in folders)
     assert folder(a, "/usr/bin/ninja") in folders  # the same pair finds its build again
+    ninja = tmp_path / "bin/ninja"
+    ninja.parent.mkdir()
+    ninja.touch()
+    (tmp_path / "link").symlink_to(tmp_path / "bin")
+    assert folder(a, str(tmp_path / "link/ninja")) == folder(a, str(ninja))  # one binary, one folder
     monkeypatch.setenv("TORCH_EXTENSIONS_DIR", "/mine")
     separate_extension_builds()
     assert os.environ["TORCH_EXTENSIONS_DIR"] == "/mine"  # the user's choice wins

@@ -298,7 +298,8 @@ def separate_extension_builds() -> None:
 
     if "TORCH_EXTENSIONS_DIR" not in os.environ:
         origin = str(importlib.util.find_spec("deepspeed").origin)
-        ninja = shutil.which("ninja") or ""
+        ninja = shutil.which("ninja")  # the binary, whichever path reaches it (/bin and /usr/bin are one here)
+        ninja = os.path.realpath(ninja) if ninja else ""
         key = hashlib.sha1(f"{origin} {torch.__version__} {ninja}".encode()).hexdigest()[:12]
         os.environ["TORCH_EXTENSIONS_DIR"] = os.path.join(get_default_build_root(), f"deepspeed-{key}")
 
