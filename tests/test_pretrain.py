@@ -287,8 +287,12 @@ def test_deepspeed_op_builds_are_kept_apart_per_environment_path_and_ninja(monke
 
     from rsfm.pretrain.engine import separate_extension_builds
 
+    # recorded, so the folder the function sets below is undone after the test: left in this process's environment,
+    # every later test's DeepSpeed processes shared one folder whatever their ninja, and rebuilt the op in turn
+    monkeypatch.setenv("TORCH_EXTENSIONS_DIR", "")
+
     def folder(origin, ninja):
-        monkeypatch.delenv("TORCH_EXTENSIONS_DIR", raising=False)
+        os.environ.pop("TORCH_EXTENSIONS_DIR")
         monkeypatch.setattr(importlib.util, "find_spec", lambda name: SimpleNamespace(origin=origin))
         monkeypatch.setattr(shutil, "which", lambda name: ninja if name == "ninja" else None)
         separate_extension_builds()
