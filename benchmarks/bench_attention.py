@@ -12,11 +12,10 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import time
-from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
+from bench_pretrain_step import _time
 from torch.nn.attention import SDPBackend, sdpa_kernel
 
 from rsfm.models.mae import num_masked
@@ -41,19 +40,6 @@ def attention_shapes(cfg: RunConfig) -> dict[str, tuple[int, int, int, int]]:
         "encoder": (size.depth, size.num_parallel * size.num_heads, kept, size.embed_dim // size.num_heads),
         "decoder": (cfg.decoder_depth, cfg.decoder_heads, patches + 1, cfg.decoder_dim // cfg.decoder_heads),
     }
-
-
-def _seconds(call: Callable[[], None], device: torch.device, warmup: int, steps: int) -> float:
-    for _ in range(warmup):
-        call()
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    start = time.perf_counter()
-    for _ in range(steps):
-        call()
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    return (time.perf_counter() - start) / steps
 
 
 def main() -> None:
@@ -111,7 +97,7 @@ def time_kernels(
         try:
             with sdpa_kernel(KERNELS[name]) if name != "torch" else contextlib.nullcontext():
                 out = F.scaled_dot_product_attention(q, k, v).detach()
-                seconds = _seconds(call, device, args.warmup, args.steps)
+                seconds, _ = _time(call, device, args.warmup, args.steps)
         except RuntimeError as error:
             print(f"{name:<10} {part:<8} cannot run: {str(error).splitlines()[0][:80]}")
             continue
