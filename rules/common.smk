@@ -60,6 +60,13 @@ def pretrain_run_names():
     return list(pretrain_runs(PRETRAIN))
 
 
+def pretrain_job_config(run):
+    """The settings one pretraining job reads (its params: an edit elsewhere in the section reruns nothing)."""
+    from rsfm.pretrain.runs import job_config
+
+    return job_config(PRETRAIN, run)
+
+
 def pretrain_targets():
     runs = pretrain_run_names()
     return [f"results/pretrain/{r}/encoder.safetensors" for r in runs] + [
@@ -77,6 +84,13 @@ def finetune_base_config(benchmark):
     finds it from any --directory; given relative to the working directory so moving the clone reruns nothing."""
     folder = Path(workflow.basedir) / FINETUNE.get("configs", "config/finetune")
     return os.path.relpath(folder / f"{benchmark}.py")
+
+
+def finetune_job_config(benchmark, size):
+    """The settings one fine-tuning job reads (its params: an edit of another benchmark or size reruns nothing)."""
+    from rsfm.finetune.run import job_config
+
+    return job_config(FINETUNE, benchmark, size)
 
 
 def finetune_metric_files():
@@ -144,6 +158,13 @@ def slim_encoder_files(encoder):
     if SLIMMING["encoders"][encoder].get("source", "pretrain") != "pretrain":
         return []
     return [f"results/pretrain/{encoder}/encoder.safetensors", f"results/pretrain/{encoder}/encoder.json"]
+
+
+def slim_job_config(job, encoder):
+    """The settings one job of the slimming study reads (rsfm.slimming.jobs): its params."""
+    from rsfm.slimming import jobs
+
+    return getattr(jobs, f"{job}_config")(SLIMMING, encoder)
 
 
 def slim_outputs(pattern):

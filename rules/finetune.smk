@@ -37,7 +37,7 @@ rule finetune:
         mem_mb=lambda wc: finetune_resource(wc.size, "mem_mb"),
         runtime=lambda wc: finetune_resource(wc.size, "runtime"),
     params:
-        finetune_cfg=FINETUNE,
+        finetune_cfg=lambda wc: finetune_job_config(wc.benchmark, wc.size),
         out_dir=lambda wc: f"results/finetune/{wc.benchmark}/{wc.size}/f{wc.fraction}_s{wc.seed}",
     script:
         "../scripts/finetune.py"

@@ -33,7 +33,7 @@ rule pretrain:
         mem_mb=lambda wc: pretrain_resource(wc.run, "mem_mb"),
         runtime=lambda wc: pretrain_resource(wc.run, "runtime"),
     params:
-        pretrain_cfg=PRETRAIN,
+        pretrain_cfg=lambda wc: pretrain_job_config(wc.run),
         out_dir=lambda wc: f"results/pretrain/{wc.run}",
     script:
         "../scripts/pretrain.py"

@@ -25,7 +25,7 @@ rule slim_features:
         mem_mb=slim_resource("mem_mb"),
         runtime=slim_resource("runtime"),
     params:
-        slim_cfg=SLIMMING,
+        slim_cfg=lambda wc: slim_job_config("features", wc.encoder),
         out_dir=lambda wc: f"results/slimming/features/{wc.encoder}/{wc.dataset}",
     script:
         "../scripts/slim_features.py"
@@ -49,7 +49,7 @@ rule slim_probe:
         mem_mb=slim_resource("mem_mb"),
         runtime=slim_resource("runtime"),
     params:
-        slim_cfg=SLIMMING,
+        slim_cfg=lambda wc: slim_job_config("probe", wc.encoder),
     script:
         "../scripts/slim_probe.py"
 
@@ -72,7 +72,7 @@ rule slim_redundancy:
         mem_mb=slim_resource("mem_mb"),
         runtime=slim_resource("runtime"),
     params:
-        slim_cfg=SLIMMING,
+        slim_cfg=lambda wc: slim_job_config("redundancy", wc.encoder),
     script:
         "../scripts/slim_redundancy.py"
 

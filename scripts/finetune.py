@@ -12,5 +12,5 @@ with snakemake_job(snakemake):
     finetune(
         finetune_cfg, wc.benchmark, wc.size, float(wc.fraction), int(wc.seed),
         encoder=snakemake.input.encoder, data_root=snakemake.input.data, out_dir=snakemake.params.out_dir,
-        log_path=snakemake.log[0],
+        log_path=snakemake.log[0], resources={"cpus_per_task": snakemake.resources.cpus_per_task},
     )  # fmt: skip

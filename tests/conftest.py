@@ -17,6 +17,17 @@ sys.path.insert(0, str(REPO / "src"))
 os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO / "src"), os.environ.get("PYTHONPATH")]))
 
 
+def validate_default(config: dict | None = None) -> dict:
+    """``config`` (default: config/config.yaml) validated, with the schema's defaults filled in."""
+    import yaml
+
+    from rsfm.config import validate_config
+
+    if config is None:
+        config = yaml.safe_load((REPO / "config/config.yaml").read_text())
+    return validate_config(config, REPO / "workflow/schemas/config.schema.yaml")
+
+
 @pytest.fixture
 def rng() -> np.random.Generator:
     return np.random.default_rng(0)

@@ -190,18 +190,74 @@ def test_final_validation_is_the_test_score_and_a_rerun_tests_again(potsdam_run,
 
 
 @pytest.mark.slow
-def test_rerun_resumes_from_the_last_checkpoint(potsdam_run, encoder, data_root, tmp_path):
-    # torch >= 2.6 loads with weights_only=True by default, which mmengine 0.10.7's checkpoints do not pass
+def test_rerun_with_other_settings_sets_the_old_run_aside_and_starts_afresh(potsdam_run, encoder, data_root, tmp_path):
+    # a longer schedule is another run (its cosine ends elsewhere): resuming would report a model no fresh run makes
     folder, _ = potsdam_run
-    log = tmp_path / "resume.log"
+    log = tmp_path / "longer.log"
     result = finetune(
         quick(3), "potsdam", "vit_tiny12x4", 0.5, 0, encoder=encoder, data_root=data_root / "tiles/potsdam",
         out_dir=folder, log_path=log,
     )  # fmt: skip
     text = log.read_text()
-    assert "resumed epoch: 0, iter: 2" in text and "Iter(train) [3/3]" in text and "Iter(train) [1/3]" not in text
-    assert (folder / "work/iter_3.pth").is_file() and not (folder / "work/iter_2.pth").exists()  # last only
-    assert result["iterations"] == 3
+    assert "resumed epoch" not in text and "Iter(train) [1/3]" in text and result["iterations"] == 3
+    (kept,) = (folder / "superseded").iterdir()  # the earlier run, whole: checkpoints and its record
+    assert (kept / "work/iter_2.pth").is_file() and json.loads((kept / "run.json").read_text())["settings"][
+        "max_iters"
+    ] == 2  # fmt: skip
+    assert json.loads((folder / "run.json").read_text())["settings"]["max_iters"] == 3
+
+
+@pytest.mark.slow
+def test_interrupted_run_resumes_from_its_last_checkpoint(encoder, data_root, tmp_path):
+    # torch >= 2.6 loads with weights_only=True by default, which mmengine 0.10.7's checkpoints do not pass
+    config = quick(2)
+    config["schedule"].update(val_interval=1, options={"default_hooks.checkpoint.max_keep_ckpts": 2})
+    folder = tmp_path / "run"
+    args = ("potsdam", "vit_tiny12x4", 1.0, 0)
+    kwargs = {"encoder": encoder, "data_root": data_root / "tiles/potsdam", "out_dir": folder}
+    finetune(config, *args, **kwargs, log_path=tmp_path / "first.log")
+    # as a job killed after its first iteration's checkpoint leaves the run
+    (folder / "work/iter_2.pth").unlink()
+    (folder / "metrics.json").unlink()
+    (folder / "work/last_checkpoint").write_text(str(folder / "work/iter_1.pth"))
+    log = tmp_path / "resume.log"
+    result = finetune(config, *args, **kwargs, log_path=log)
+    text = log.read_text()
+    assert "resumed epoch: 0, iter: 1" in text and "Iter(train) [2/2]" in text and "Iter(train) [1/2]" not in text
+    assert result["iterations"] == 2 and not (folder / "superseded").exists()
+
+
+def test_checkpoints_are_resumed_only_from_the_same_encoder_data_and_settings(encoder, tmp_path):
+    from rsfm.finetune.run import run_record, set_aside_stale_work
+
+    data = tmp_path / "data"
+    (data / "train").mkdir(parents=True)
+    (data / "train/index.csv").write_text("window,objects\na,1\n")
+    settings = default_settings("potsdam")
+    launch = {"nodes": 1, "gpus_per_node": 0}
+    run = {"benchmark": "potsdam", "size": "vit_tiny12x4", "fraction": 1.0, "seed": 0}
+
+    def record(settings=settings, **changes):
+        inputs = {"encoder": encoder, "data_root": data, "base_config": BASES / "potsdam.py", **changes}
+        return run_record(settings, launch, run=run, **inputs)
+
+    out = tmp_path / "run"
+    (out / "work").mkdir(parents=True)
+    assert set_aside_stale_work(out, record()) == ["run.json"]  # checkpoints without a record: not ours to trust
+    first = record()
+    (out / "work").mkdir()
+    (out / "run.json").write_text(json.dumps(first))
+    assert set_aside_stale_work(out, record()) == []  # an interrupted run restarted as it was: resume
+    # how it is logged or fed changes nothing it computes
+    assert set_aside_stale_work(out, record(settings={**settings, "log_interval": 1, "loader_workers": 3})) == []
+    retrained = tmp_path / "other.safetensors"
+    retrained.write_bytes(encoder.read_bytes()[:-1] + b"\x01")
+    assert set_aside_stale_work(out, record(encoder=retrained)) == ["encoder_sha256"]
+    (out / "work").mkdir()
+    (out / "run.json").write_text(json.dumps(first))
+    (data / "train/index.csv").write_text("window,objects\na,1\nb,2\n")  # re-tiled
+    assert set_aside_stale_work(out, record()) == ["data_index_sha256"]
+    assert len(list((out / "superseded").iterdir())) == 3  # every set-aside run kept
 
 
 @pytest.mark.slow

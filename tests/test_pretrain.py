@@ -21,7 +21,7 @@ from rsfm.pretrain.data import IMAGENET_MEAN, IMAGENET_STD, ShardImages, StepSam
 from rsfm.pretrain.engine import RunConfig, build_model, param_groups, warmup_cosine
 from rsfm.pretrain.launch import torchrun_args
 
-from .conftest import cpu_env, write_run
+from .conftest import cpu_env, validate_default, write_run
 
 
 def test_warmup_then_cosine():
@@ -274,10 +274,40 @@ def test_a_rerun_with_other_settings_sets_old_checkpoints_aside(tmp_path):
     # how it is computed (fused blocks, compiled, checkpointed activations, attention kernel) is not what it computes
     how = {"fuse_parallel": False, "compile": True, "activation_checkpointing": True, "attention": "math"}
     assert set_aside_stale_state(tmp_path, {**cfg, **how}) == []
-    # another schedule: the old state moves to superseded/, nothing is deleted
+    # another schedule: the old state moves to superseded/<time>/, nothing is deleted
     assert set_aside_stale_state(tmp_path, {**cfg, "epochs": 10}) == ["epochs"]
-    assert not (tmp_path / "checkpoints").exists() and (tmp_path / "superseded/checkpoints/latest").is_file()
-    assert (tmp_path / "superseded/log.csv").is_file() and (tmp_path / "superseded/run.json").is_file()
+    (first,) = (tmp_path / "superseded").iterdir()
+    assert not (tmp_path / "checkpoints").exists() and (first / "checkpoints/latest").is_file()
+    assert (first / "log.csv").is_file() and (first / "run.json").is_file()
+    # other shards (re-tiled data) are another run too; the run set aside before stays where it is
+    (tmp_path / "run.json").write_text(json.dumps(cfg))
+    (tmp_path / "inputs.json").write_text(json.dumps({"shards": "a"}))
+    (tmp_path / "checkpoints").mkdir()
+    assert set_aside_stale_state(tmp_path, cfg, {"shards": "a"}) == []
+    assert set_aside_stale_state(tmp_path, cfg, {"shards": "b"}) == ["inputs.shards"]
+    assert len(list((tmp_path / "superseded").iterdir())) == 2 and (first / "checkpoints/latest").is_file()
+
+
+def test_each_pretraining_job_gets_only_the_settings_of_its_run():
+    import copy
+
+    from rsfm.pretrain.run import run_config
+    from rsfm.pretrain.runs import job_config, run_settings
+
+    section = validate_default()["pretrain"]
+    edited = copy.deepcopy(section)
+    edited["per_size"] = {"vit_tiny12x4": {"micro_batch": 2}}
+    edited["run"]["mem_mb"] = 9999  # the scheduler's: no job's settings
+    edited["runs"]["vit_tiny12x1_moco"]["epochs"] = 11
+    for name in ("vit_tiny12x1", "vit_tiny12x1_slimmable", "vit_tiny12x1_moco_slimmable"):
+        assert job_config(edited, name) == job_config(section, name), name
+    assert job_config(edited, "vit_tiny12x4") != job_config(section, "vit_tiny12x4")
+    assert job_config(edited, "vit_tiny12x1_moco") != job_config(section, "vit_tiny12x1_moco")
+    # what a job reads of its slice is what it would read of the whole section, less the scheduler's resources
+    for name in ("vit_tiny12x4", "vit_tiny12x1_moco"):
+        whole = {k: v for k, v in run_settings(edited, name).items() if k not in ("mem_mb", "runtime", "cpus_per_task")}
+        assert run_settings(job_config(edited, name), name) == whole
+        assert run_config(job_config(edited, name), name, "s", "o") == run_config(edited, name, "s", "o")
 
 
 def test_deepspeed_op_builds_are_kept_apart_per_environment_path_and_ninja(monkeypatch, tmp_path):

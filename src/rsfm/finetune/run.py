@@ -1,5 +1,9 @@
 """The fine-tuning stage as the workflow runs it: write the run's config, launch it, collect tidy results.
 
+Resume: a rerun resumes from the checkpoints in ``work/`` only when it starts from the same encoder (sha256 of its
+weights), data (its index files) and settings as the run that wrote them (recorded in ``run.json``); otherwise the
+old ``work/`` is set aside in ``superseded/<time>/`` and the run starts afresh.
+
 Launch: one plain process on a CPU or a single GPU; torchrun with one process per GPU on one node; and on several
 nodes, inside a SLURM allocation, one torchrun per node (srun) meeting on the first node, as pretraining does
 (:mod:`rsfm.pretrain.launch`). The processes run :mod:`rsfm.finetune.train`, i.e. the toolbox's own Runner with
@@ -22,7 +26,14 @@ import pandas as pd
 from rsfm.errors import ConfigError
 from rsfm.finetune.configs import RUN_KEYS, build_config, resolve_settings, write_config
 from rsfm.io import atomic_write
+from rsfm.run_state import differences, read_json, set_aside, tree_digest, write_json
 
+# the scheduler's settings, not the run's: they reach the job as its Snakemake resources, not its params
+RESOURCE_KEYS = ("cpus_per_task", "mem_mb", "runtime")
+# settings that change how a run is logged or fed, not what it computes: a restart with other values resumes
+BOOKKEEPING = ("log_interval", "loader_workers")
+# the files of a data folder that say what it holds (window, crop and image indexes, class counts)
+DATA_INDEX = ("*.csv", "*.json", "*/*.csv", "*/*.json")
 TIDY_COLUMNS = ["benchmark", "size", "params_m", "fraction", "seed", "split", "metric", "value"]
 
 
@@ -42,6 +53,50 @@ def launch_settings(finetune_cfg: dict[str, Any], size: str) -> dict[str, Any]:
     return merged(finetune_cfg, size, RUN_KEYS)
 
 
+def job_config(finetune_cfg: dict[str, Any], benchmark: str, size: str) -> dict[str, Any]:
+    """The part of the finetune section one (benchmark, size) job reads, in the section's shape: its resolved settings
+    as ``schedule`` and its launch settings as ``run`` (less the scheduler's resources). The rule passes this as the
+    job's params, so an edit of one benchmark's or size's settings reruns only its jobs."""
+    launch = {k: v for k, v in launch_settings(finetune_cfg, size).items() if k not in RESOURCE_KEYS}
+    job = {"schedule": resolve_settings(finetune_cfg, benchmark, size), "run": launch}
+    if "configs" in finetune_cfg:
+        job["configs"] = finetune_cfg["configs"]
+    return job
+
+
+def run_record(
+    settings: dict[str, Any], launch_cfg: dict[str, Any], *, encoder: str | Path, data_root: str | Path,
+    base_config: str | Path, run: dict[str, Any],
+) -> dict[str, Any]:  # fmt: skip
+    """What a run's checkpoints are made from: the encoder's sha256, the base config's (with its ``_base_`` files),
+    the data's index, the settings and the number of processes (the effective batch), as ``run.json`` records it."""
+    from rsfm.data.download import file_digest
+    from rsfm.pretrain.launch import launcher_tasks
+
+    gpus = int(launch_cfg.get("gpus_per_node", 0))
+    procs = gpus if gpus else int(launch_cfg.get("processes_per_node", 1))
+    return {
+        **run,
+        "encoder_sha256": file_digest(encoder, "sha256"),
+        "base_config_sha256": tree_digest(Path(base_config).parent, [Path(base_config).name, "_base_/*.py"]),
+        "data_index_sha256": tree_digest(data_root, DATA_INDEX),
+        "settings": {k: v for k, v in settings.items() if k not in BOOKKEEPING},
+        "processes": launcher_tasks(launch_cfg) * procs,
+    }
+
+
+def set_aside_stale_work(out_dir: Path, record: dict[str, Any]) -> list[str]:
+    """Set ``work/`` aside (``superseded/<time>/``) unless ``run.json`` says it was made from ``record``; returns
+    what differed (``["run.json"]`` when checkpoints have no record to compare with)."""
+    if not (out_dir / "work").exists():
+        return []
+    previous = read_json(out_dir / "run.json")
+    changed = ["run.json"] if previous is None else differences(previous, record)
+    if changed:
+        set_aside(out_dir, ("work", "run.json"))
+    return changed
+
+
 def finetune(
     finetune_cfg: dict[str, Any],
     benchmark: str,
@@ -53,12 +108,14 @@ def finetune(
     data_root: str | Path,
     out_dir: str | Path,
     log_path: str | Path | None = None,
+    resources: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Build and write ``config.py`` in ``out_dir``, train and score the run; returns its ``metrics.json``."""
+    """Build and write ``config.py`` in ``out_dir``, train and score the run; returns its ``metrics.json``.
+    ``resources``: launch settings the job's scheduler owns (cpus_per_task), over the section's."""
     from rsfm.pretrain.launch import launch, launcher_tasks
 
     out_dir = Path(out_dir).resolve()
-    launch_cfg = launch_settings(finetune_cfg, size)
+    launch_cfg = {**launch_settings(finetune_cfg, size), **(resources or {})}
     gpus = int(launch_cfg.get("gpus_per_node", 0))
     procs = gpus if gpus else int(launch_cfg.get("processes_per_node", 1))
     settings = resolve_settings(finetune_cfg, benchmark, size)
@@ -67,8 +124,17 @@ def finetune(
         work_dir=out_dir / "work", settings=settings, base_dir=finetune_cfg.get("configs", "config/finetune"),
         gpus=gpus,
     )  # fmt: skip
-    config_path = write_config(cfg, out_dir / "config.py")
     log = logging.getLogger("rsfm.finetune")
+    base_dir = Path(finetune_cfg.get("configs", "config/finetune"))
+    record = run_record(
+        settings, launch_cfg, encoder=encoder, data_root=data_root, base_config=base_dir / f"{benchmark}.py",
+        run={"benchmark": benchmark, "size": size, "fraction": float(fraction), "seed": int(seed)},
+    )  # fmt: skip
+    if changed := set_aside_stale_work(out_dir, record):
+        log.warning("%s: %s changed since its checkpoints were written: they are kept in %s, and the run starts "
+                    "afresh", out_dir, ", ".join(changed), out_dir / "superseded")  # fmt: skip
+    write_json(out_dir / "run.json", record)
+    config_path = write_config(cfg, out_dir / "config.py")
     handle = open(log_path, "a") if log_path else None  # noqa: SIM115 (the subprocess writes to it)
     try:
         if launcher_tasks(launch_cfg) == 1 and procs == 1:
@@ -120,4 +186,7 @@ def collect(metric_files: list[str | Path], out_csv: str | Path) -> pd.DataFrame
     return table
 
 
-__all__ = ["collect", "finetune", "fraction_label", "launch_settings", "run_dir", "submission"]
+__all__ = [
+    "collect", "finetune", "fraction_label", "job_config", "launch_settings", "run_dir", "run_record",
+    "set_aside_stale_work", "submission",
+]  # fmt: skip

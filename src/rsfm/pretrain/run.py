@@ -1,12 +1,10 @@
 """The pretraining stage as the workflow runs it: merge the config of one named run (rsfm.pretrain.runs), write
-run.json, set aside what an earlier run with other settings left, launch."""
+run.json, set aside what an earlier run with other settings or other data left, launch."""
 
 from __future__ import annotations
 
 import json
 import logging
-import os
-import shutil
 from dataclasses import MISSING, asdict, fields
 from pathlib import Path
 from typing import Any
@@ -14,6 +12,7 @@ from typing import Any
 from rsfm.pretrain.engine import RunConfig
 from rsfm.pretrain.launch import launch
 from rsfm.pretrain.runs import RUN_KEYS, run_entry, run_settings
+from rsfm.run_state import differences, read_json, set_aside, tree_digest, write_json
 
 _ENGINE_KEYS = (
     "global_batch",
@@ -50,41 +49,51 @@ def run_config(pretrain_cfg: dict[str, Any], name: str, shard_dir: str | Path, o
 _BOOKKEEPING = {"out_dir", "shard_dir", "log_every", "checkpoint_every", "keep_checkpoints", "loader_workers",
                 "peak_tflops", "extra", "compile", "fuse_parallel", "activation_checkpointing",
                 "attention"}  # fmt: skip
-_RUN_STATE = ("checkpoints", "log.csv", "dvclive")
+_RUN_STATE = ("checkpoints", "log.csv", "dvclive", "run.json", "inputs.json")
 
 
-def set_aside_stale_state(out_dir: Path, settings: dict[str, Any]) -> list[str]:
-    """Move checkpoints and logs of an earlier run with other settings to ``superseded/`` (replacing an older one).
+def shards_digest(shard_dir: str | Path) -> str:
+    """Fingerprint of the pretraining shards: their index (every image's key, shard, offset and size)."""
+    return tree_digest(shard_dir, ["index.csv", "counts.csv"])
+
+
+def set_aside_stale_state(out_dir: Path, settings: dict[str, Any], inputs: dict[str, Any] | None = None) -> list[str]:
+    """Move checkpoints and logs of an earlier run with other settings or inputs to ``superseded/<time>/``.
 
     A rerun resumes from ``checkpoints/`` by itself; that is right after an interruption but wrong after a change of
-    size, schedule, batch, objective or data, which Snakemake answers with a rerun too. Returns what differed."""
+    size, schedule, batch, objective or data, which Snakemake answers with a rerun too. ``inputs``: fingerprints of
+    what the run reads (the shards); a run that predates their record is taken as made from them. Returns what
+    differed; earlier set-aside runs are kept."""
     previous_file = out_dir / "run.json"
     if not previous_file.is_file() or not (out_dir / "checkpoints").exists():
         return []
     # settings a run.json predates (added to the engine since) had their defaults then
     defaults = {f.name: f.default for f in fields(RunConfig) if f.default is not MISSING}
-    previous = json.loads(json.dumps({**defaults, **json.loads(previous_file.read_text())}))
-    settings = json.loads(json.dumps(settings))  # as run.json holds them (tuples become lists)
-    changed = sorted(k for k in (set(previous) | set(settings)) - _BOOKKEEPING if previous.get(k) != settings.get(k))
+    previous = {**defaults, **json.loads(previous_file.read_text())}
+    changed = differences(previous, settings, ignore=_BOOKKEEPING)
+    recorded = read_json(out_dir / "inputs.json")
+    if inputs and recorded is not None:
+        changed += [f"inputs.{key}" for key in differences(recorded, inputs)]
     if changed:
-        superseded = out_dir / "superseded"
-        shutil.rmtree(superseded, ignore_errors=True)
-        superseded.mkdir()
-        for item in (*_RUN_STATE, "run.json"):
-            if (out_dir / item).exists():
-                os.replace(out_dir / item, superseded / item)
+        set_aside(out_dir, _RUN_STATE)
     return changed
 
 
-def pretrain(pretrain_cfg: dict[str, Any], name: str, shard_dir: str | Path, out_dir: str | Path) -> None:
+def pretrain(
+    pretrain_cfg: dict[str, Any], name: str, shard_dir: str | Path, out_dir: str | Path,
+    resources: dict[str, Any] | None = None,
+) -> None:  # fmt: skip
+    """Run ``name`` of ``pretrain_cfg`` (the section, or the job's part of it: rsfm.pretrain.runs.job_config);
+    ``resources``: launch settings the job's scheduler owns (cpus_per_task), over the section's."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     config = run_config(pretrain_cfg, name, shard_dir, out_dir)
     log = logging.getLogger("rsfm.pretrain")
-    changed = set_aside_stale_state(out_dir, asdict(config))
+    inputs = {"shards": shards_digest(shard_dir)}
+    changed = set_aside_stale_state(out_dir, asdict(config), inputs)
     if changed:
-        log.warning("%s: settings changed (%s) since its checkpoints were written: they are kept in %s, and the run "
-                    "starts afresh", name, ", ".join(changed), out_dir / "superseded")  # fmt: skip
-    config_path = out_dir / "run.json"
-    config_path.write_text(json.dumps(asdict(config), indent=2))
-    launch(config_path, run_settings(pretrain_cfg, name), log=log)
+        log.warning("%s: %s changed since its checkpoints were written: they are kept in %s, and the run starts "
+                    "afresh", name, ", ".join(changed), out_dir / "superseded")  # fmt: skip
+    write_json(out_dir / "inputs.json", inputs)
+    config_path = write_json(out_dir / "run.json", asdict(config))
+    launch(config_path, {**run_settings(pretrain_cfg, name), **(resources or {})}, log=log)

@@ -13,6 +13,9 @@ from typing import Any
 from rsfm.errors import ConfigError
 
 RUN_KEYS = ("method", "moco", "slimmable")
+# the scheduler's settings, not the run's: changing them must not rerun a finished job (they reach the job as its
+# Snakemake resources instead of its params)
+RESOURCE_KEYS = ("cpus_per_task", "mem_mb", "runtime")
 
 
 def pretrain_runs(pretrain_cfg: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -36,4 +39,14 @@ def run_settings(pretrain_cfg: dict[str, Any], name: str) -> dict[str, Any]:
     return {**pretrain_cfg.get("run", {}), **pretrain_cfg.get("per_size", {}).get(entry["size"], {}), **own}
 
 
-__all__ = ["RUN_KEYS", "pretrain_runs", "run_entry", "run_settings"]
+def job_config(pretrain_cfg: dict[str, Any], name: str) -> dict[str, Any]:
+    """The part of the pretrain section that run ``name`` reads, in the section's own shape: the shared settings and
+    the run alone, its ``run``/``per_size`` settings merged in (less the scheduler's resources). The rule passes this
+    as the job's params, so an edit of one size's settings reruns that size's job only."""
+    entry = run_entry(pretrain_cfg, name)
+    shared = {k: v for k, v in pretrain_cfg.items() if k not in ("sizes", "runs", "per_size", "run")}
+    settings = {k: v for k, v in run_settings(pretrain_cfg, name).items() if k not in RESOURCE_KEYS}
+    return {**shared, "sizes": [], "runs": {name: {**settings, "size": entry["size"]}}}
+
+
+__all__ = ["RESOURCE_KEYS", "RUN_KEYS", "job_config", "pretrain_runs", "run_entry", "run_settings"]
