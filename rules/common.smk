@@ -7,11 +7,18 @@ from snakemake.utils import min_version
 from rsfm.config import validate_config
 from rsfm.data.pipeline import final_stage, raw_dir
 from rsfm.errors import ConfigError
+from rsfm.plots.slimming import FIGURE_NAMES as SLIM_FIGURES
+from rsfm.workflow import PHASES, workflow_rules
 
 min_version("9.0")
 
 try:
-    CFG = validate_config(config, workflow.source_path("../workflow/schemas/config.schema.yaml"))
+    CFG = validate_config(
+        config,
+        workflow.source_path("../workflow/schemas/config.schema.yaml"),
+        rules=workflow_rules(workflow.main_snakefile),
+        base_dir=workflow.basedir,
+    )
 except ConfigError as error:
     raise WorkflowError(str(error)) from None
 
@@ -21,15 +28,6 @@ WORKERS = CFG["data"]["workers"]
 PRETRAIN = CFG.get("pretrain", {})
 FINETUNE = CFG.get("finetune", {})
 SLIMMING = CFG.get("slimming", {})
-SLIM_FIGURES = [
-    "retention_vs_compute",
-    "per_model",
-    "knn_vs_linear",
-    "ablations",
-    "scaled_models",
-    "redundancy_curves",
-    "slimmable_vs_regular",
-]
 
 
 def datasets_with(source):
@@ -203,15 +201,6 @@ def metrics_targets():
 def all_targets():
     data = ["results/data/summary.csv", "results/data/summary.md", "results/figures/data_samples.png"]
     return data + pretrain_targets() + finetune_targets() + slim_targets() + metrics_targets()
-
-
-PHASES = {
-    "data": ("results/data/",),
-    "pretrain": ("results/pretrain/", "results/metrics/pretrain_"),
-    "finetune": ("results/finetune/", "results/metrics/finetune"),
-    "slimming": ("results/slimming/", "results/metrics/slimming"),
-    "figures": ("results/figures/",),
-}
 
 
 def phase_targets(phase):

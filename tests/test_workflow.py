@@ -82,13 +82,22 @@ def test_paper_plans_download_verify_extract_convert_tile_for_every_dataset(tmp_
     assert jobs["slim_features"] == (4 + 3 + 3) * 4  # our 4 sizes, 3 B12x1 runs, 3 external encoders x 4 tasks
 
 
-def test_bad_config_key_stops_before_any_job(tmp_path):
-    bad = tmp_path / "bad.yaml"
-    text = (REPO / "config/config.yaml").read_text().replace("gap: 200, rates", "gapp: 200, rates", 1)
-    bad.write_text(text)
-    result = snakemake("-n", "--directory", str(tmp_path), "--configfile", str(bad), check=False)
-    assert result.returncode != 0
-    assert "config key 'data.datasets.dota_v2.tiling.gapp' is not allowed" in result.stdout + result.stderr
+def test_bad_config_keys_stop_before_any_job_all_named_at_once(tmp_path):
+    import yaml
+
+    config = yaml.safe_load((REPO / "config/config.yaml").read_text())
+    config["data"]["datasets"]["dota_v2"]["tiling"]["gapp"] = 200
+    config["pretrain"]["per_size"] = {"vit_tiny12x4x": {"micro_batch": 2}}
+    config["resources"]["rules"]["tilee"] = {"mem_mb": 8000}
+    (tmp_path / "bad.yaml").write_text(yaml.safe_dump(config))
+    result = snakemake("--cores", "1", "--directory", str(tmp_path), "--configfile", str(tmp_path / "bad.yaml"),
+                       check=False)  # fmt: skip
+    output = result.stdout + result.stderr
+    assert result.returncode != 0 and "invalid configuration (3 problems)" in output
+    assert "config key 'data.datasets.dota_v2.tiling.gapp' is not allowed" in output
+    assert "'pretrain.per_size.vit_tiny12x4x' is not allowed; did you mean 'vit_tiny12x4'" in output
+    assert "'resources.rules.tilee' is not allowed; did you mean 'tile'" in output
+    assert not {"data", "results", "logs"} & {p.name for p in tmp_path.iterdir()}  # no job started
 
 
 def dvc(*args, cwd):

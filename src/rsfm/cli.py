@@ -55,8 +55,9 @@ def _models(args: argparse.Namespace) -> None:
 
 def _check_config(args: argparse.Namespace) -> None:
     from rsfm.config import load_config
+    from rsfm.workflow import workflow_rules
 
-    load_config(args.config, args.schema)
+    load_config(args.config, args.schema, rules=workflow_rules(REPO / "Snakefile"), base_dir=REPO)
     print(f"{args.config}: valid")
 
 

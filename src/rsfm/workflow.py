@@ -5,9 +5,11 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import re
 import socket
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
+from pathlib import Path
 from typing import Any
 
 from rsfm.errors import RsfmError
@@ -34,3 +36,33 @@ def snakemake_job(snakemake: Any) -> Iterator[logging.Logger]:
     except RsfmError as error:
         logger.error("%s", error)
         sys.exit(1)
+
+
+# The workflow's phases and the outputs of each (rules all_<phase>; dvc.yaml runs one stage per phase). Figures are
+# a phase of their own: they read only the other phases' tables, so they can be redrawn alone.
+PHASES = {
+    "data": ("results/data/",),
+    "pretrain": ("results/pretrain/", "results/metrics/pretrain_"),
+    "finetune": ("results/finetune/", "results/metrics/finetune"),
+    "slimming": ("results/slimming/", "results/metrics/slimming"),
+    "figures": ("results/figures/",),
+}
+
+
+def rule_names(snakefile: str | os.PathLike[str], generated: Iterable[str] = ()) -> list[str]:
+    """The rules a workflow defines, read from the text of its Snakefile and the rule files it includes (named
+    ``rule <name>:``), plus ``generated``, the names of rules made in loops. Config validation needs them before
+    Snakemake has parsed the rules (they read the validated config); a test holds this against Snakemake's list."""
+    snakefile = Path(snakefile)
+    texts = [snakefile.read_text()]
+    for include in re.findall(r'^include:\s*"([^"]+)"', texts[0], re.MULTILINE):
+        texts.append((snakefile.parent / include).read_text())
+    names = {name for text in texts for name in re.findall(r"^rule (\w+):", text, re.MULTILINE)}
+    return sorted(names | set(generated))
+
+
+def workflow_rules(snakefile: str | os.PathLike[str]) -> list[str]:
+    """Every rule of this project's workflow: those of its rule files, the phase targets and the slimming figures."""
+    from rsfm.plots.slimming import FIGURE_NAMES
+
+    return rule_names(snakefile, [f"all_{phase}" for phase in PHASES] + [f"slim_{name}" for name in FIGURE_NAMES])

@@ -17,8 +17,12 @@ The result is written as ``config.py`` next to the run, so ``tools/train.py conf
 
 from __future__ import annotations
 
+import copy
+import difflib
 import json
 import os
+from collections.abc import Iterator
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -145,29 +149,31 @@ def build_config(
     settings: dict[str, Any],
     base_dir: str | Path = "config/finetune",
     gpus: int = 0,
+    arch: dict[str, Any] | None = None,
+    strict: bool = True,
 ) -> Any:
-    """The mmengine ``Config`` of one run (see the module docstring); ``gpus`` > 0 turns on bf16 autocast."""
-    from mmengine.config import Config
-
+    """The mmengine ``Config`` of one run (see the module docstring); ``gpus`` > 0 turns on bf16 autocast. ``arch``:
+    the encoder's ``encoder.json`` as it will be, instead of reading it beside ``encoder`` (to check a config before
+    the encoder exists); ``strict=False`` builds despite contradicting settings (:func:`schedule_problems`)."""
     if benchmark not in BENCHMARKS:
         raise ConfigError(f"unknown fine-tuning benchmark {benchmark!r}; known: {', '.join(BENCHMARKS)}")
     _check_settings(settings)
     base = Path(base_dir) / f"{benchmark}.py"
     if not base.is_file():
         raise ConfigError(f"base config {base} is missing (finetune.configs names the folder of <benchmark>.py)")
-    arch = read_encoder_arch(encoder)
+    arch = arch if arch is not None else read_encoder_arch(encoder)
     if arch["model"] != size:
         raise ConfigError(f"{encoder} holds a {arch['model']} encoder, not {size}")
     vit = SIZES[size]
     patch = int(arch["patch_size"])
-    cfg = Config.fromfile(str(base), import_custom_modules=False)  # the Runner imports them; writing needs none
+    cfg = _base_config(str(base.resolve()), base.stat().st_mtime_ns)
     toolbox = BENCHMARKS[benchmark][0]
 
     backbone = cfg.model.backbone
     base_img = backbone["img_size"]
+    if strict and (problems := schedule_problems(cfg, settings, patch)):
+        raise ConfigError("; ".join(f"finetune {problem}" for problem in problems.values()))
     img_size = int(settings.get("img_size", base_img))
-    if img_size % patch:
-        raise ConfigError(f"finetune img_size {img_size} is not a multiple of the encoder's patch size {patch}")
     backbone.update(arch=size, patch_size=patch, pretrained=os.fspath(Path(encoder).resolve()), img_size=img_size)
     for key, target in (("window_size", "window_size"), ("drop_path", "drop_path_rate"), ("with_cp", "with_cp")):
         if key in settings:
@@ -200,8 +206,6 @@ def build_config(
     max_iters = int(settings.get("max_iters", cfg.train_cfg.max_iters))
     val_interval = int(settings.get("val_interval", min(cfg.train_cfg.val_interval, max_iters)))
     warmup = int(settings.get("warmup_iters", cfg.param_scheduler[0]["end"]))
-    if not 0 <= warmup < max_iters:
-        raise ConfigError(f"finetune warmup_iters {warmup} must be below max_iters {max_iters}")
     cfg.train_cfg.update(max_iters=max_iters, val_interval=val_interval)
     cfg.param_scheduler = [
         dict(type="LinearLR", start_factor=1e-3, by_epoch=False, begin=0, end=max(1, warmup)),
@@ -238,6 +242,96 @@ def build_config(
     return cfg
 
 
+def schedule_problems(base: Any, settings: dict[str, Any], patch: int) -> dict[str, str]:
+    """Settings that contradict each other or the encoder, by setting name (the base config's values fill in)."""
+    problems = {}
+    img_size = int(settings.get("img_size", base.model.backbone["img_size"]))
+    if img_size % patch:
+        problems["img_size"] = f"img_size {img_size} is not a multiple of the encoder's patch size {patch}"
+    max_iters = int(settings.get("max_iters", base.train_cfg.max_iters))
+    warmup = int(settings.get("warmup_iters", base.param_scheduler[0]["end"]))
+    if not 0 <= warmup < max_iters:
+        problems["warmup_iters"] = f"warmup_iters {warmup} must be below max_iters {max_iters}"
+    return problems
+
+
+@lru_cache(maxsize=16)
+def _parsed_base(path: str, mtime_ns: int) -> Any:
+    from mmengine.config import Config
+
+    return Config.fromfile(path, import_custom_modules=False)  # the Runner imports them; writing needs none
+
+
+def _base_config(path: str, mtime_ns: int) -> Any:
+    """A fresh copy of a base config, parsed once per process (checking every run's options builds each config)."""
+    return copy.deepcopy(_parsed_base(path, mtime_ns))
+
+
+def _option_problem(cfg: Any, key: str, value: Any) -> str | None:
+    """Why ``key`` (dotted, as --cfg-options) does not name a key of ``cfg``, or None when it does. A new key of a
+    component (a mapping with a ``type``) is a constructor argument its class checks when built; elsewhere the
+    toolboxes ignore unknown keys silently, so they are refused here."""
+    node, parts = cfg, key.split(".")
+    for i, part in enumerate(parts):
+        where = ".".join(parts[: i + 1])
+        if isinstance(node, list | tuple):
+            if not (part.isdigit() and int(part) < len(node)):
+                return f"'{'.'.join(parts[:i])}' is a list of {len(node)} entries; '{part}' is not an index of it"
+            node = node[int(part)]
+        elif isinstance(node, dict):
+            if part not in node:
+                siblings = [str(k) for k in node]
+                near = difflib.get_close_matches(part, siblings, n=1, cutoff=0.8 if "type" in node else 0.6)
+                if i == len(parts) - 1 and "type" in node and not near:
+                    return None
+                hint = f"; did you mean '{'.'.join([*parts[:i], near[0]])}'?" if near else ""
+                return f"the built config has no key '{where}'{hint}"
+            node = node[part]
+        else:
+            return f"'{'.'.join(parts[:i])}' is a {type(node).__name__} value, not a mapping"
+    if isinstance(value, dict) and isinstance(node, dict) and "type" not in value:  # merged key by key
+        for sub, inner in value.items():
+            if problem := _option_problem(cfg, f"{key}.{sub}", inner):
+                return problem
+    return None
+
+
+def check_options(finetune_cfg: dict[str, Any], base_dir: str | Path, *, patch_size: int) -> Iterator[str]:
+    """Problems of the fine-tuning settings, found by building the config of every (benchmark, size) before any
+    encoder exists: settings that contradict each other, and ``options`` keys the built config lacks."""
+    for benchmark in finetune_cfg.get("benchmarks", []):
+        base = Path(base_dir) / f"{benchmark}.py"
+        if benchmark not in BENCHMARKS or not base.is_file():
+            yield f"config key 'finetune.configs': no base config {base} for {benchmark}"
+            continue
+        for size in finetune_cfg.get("sizes", []):
+            if size not in SIZES:
+                continue  # named by the size checks
+            layers = {
+                "finetune.schedule": finetune_cfg.get("schedule", {}),
+                f"finetune.per_benchmark.{benchmark}": finetune_cfg.get("per_benchmark", {}).get(benchmark, {}),
+                f"finetune.per_size.{size}": finetune_cfg.get("per_size", {}).get(size, {}),
+            }
+            settings = {**resolve_settings(finetune_cfg, benchmark, size), "options": {}}
+            contradictions = schedule_problems(_base_config(str(base.resolve()), base.stat().st_mtime_ns), settings,
+                                               patch_size)  # fmt: skip
+            for name, problem in contradictions.items():
+                where = next((w for w, layer in reversed(layers.items()) if name in layer), "finetune")
+                yield f"config key '{where}.{name}': {problem}"
+            try:
+                cfg = build_config(
+                    benchmark, size, 1.0, 0, encoder="encoder.safetensors", data_root="data", work_dir="work",
+                    settings=settings, base_dir=base_dir, arch={"model": size, "patch_size": patch_size}, strict=False,
+                ).to_dict()  # fmt: skip
+            except ConfigError as error:
+                yield f"config key 'finetune' ({benchmark}, {size}): {error}"
+                continue
+            for where, layer in layers.items():
+                for key, value in layer.get("options", {}).items():
+                    if problem := _option_problem(cfg, key, value):
+                        yield f"config key '{where}.options.{key}': {problem} ({benchmark})"
+
+
 def write_config(cfg: Any, path: str | Path) -> Path:
     """Dump ``cfg`` to ``path`` (atomically) as a plain config file the toolboxes' tools run."""
     path = Path(path)
@@ -248,6 +342,6 @@ def write_config(cfg: Any, path: str | Path) -> Path:
 
 
 __all__ = [
-    "BENCHMARKS", "RUN_KEYS", "SETTINGS", "build_config", "even_taps", "read_encoder_arch", "resolve_settings",
-    "write_config",
+    "BENCHMARKS", "RUN_KEYS", "SETTINGS", "build_config", "check_options", "even_taps", "read_encoder_arch",
+    "resolve_settings", "schedule_problems", "write_config",
 ]  # fmt: skip

@@ -168,9 +168,12 @@ FIGURES = {
     "scaled_models": scaled_models,
     "slimmable_vs_regular": slimmable_vs_regular,
 }
+# every figure of the study, one rule each (redundancy_curves reads the redundancy tables, the others the probes)
+FIGURE_NAMES = (*FIGURES, "redundancy_curves")
 
 __all__ = [
     "FIGURES",
+    "FIGURE_NAMES",
     "ablations",
     "knn_vs_linear",
     "per_model_curves",
