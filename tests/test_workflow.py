@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 
 from rsfm.finetune.run import run_dir
 
@@ -83,7 +84,6 @@ def test_paper_plans_download_verify_extract_convert_tile_for_every_dataset(tmp_
 
 
 def test_bad_config_keys_stop_before_any_job_all_named_at_once(tmp_path):
-    import yaml
 
     config = yaml.safe_load((REPO / "config/config.yaml").read_text())
     config["data"]["datasets"]["dota_v2"]["tiling"]["gapp"] = 200
@@ -98,6 +98,28 @@ def test_bad_config_keys_stop_before_any_job_all_named_at_once(tmp_path):
     assert "'pretrain.per_size.vit_tiny12x4x' is not allowed; did you mean 'vit_tiny12x4'" in output
     assert "'resources.rules.tilee' is not allowed; did you mean 'tile'" in output
     assert not {"data", "results", "logs"} & {p.name for p in tmp_path.iterdir()}  # no job started
+
+
+def planned_wildcards(output: str) -> list[tuple[str, dict[str, str]]]:
+    """(rule, wildcards) of every job a dry run plans."""
+    jobs = []
+    for rule, body in re.findall(r"^(?:local)?rule (\w+):\n((?:[ \t]+.*\n)*)", output, re.MULTILINE):
+        found = re.search(r"^\s+wildcards: (.*)$", body, re.MULTILINE)
+        jobs.append((rule, dict(item.split("=", 1) for item in found.group(1).split(", ")) if found else {}))
+    return jobs
+
+
+def assert_one_encoders_chain(output: str, run: str) -> None:
+    """The plan redoes exactly what ``run``'s encoder feeds: its pretraining, fine-tuning runs, slimming sweeps and
+    probes, and the tables and figures over them; no job of another encoder."""
+    jobs = planned_wildcards(output)
+    others = [(rule, wc) for rule, wc in jobs if {wc.get(k, run) for k in ("run", "size", "encoder")} != {run}]
+    assert not others, others
+    counts = {rule: sum(r == rule for r, _ in jobs) for rule, _ in jobs}
+    assert counts["pretrain"] == 1 and counts["finetune"] == 4 * 2 and counts["finetune_submission"] == 2, counts
+    assert counts["slim_features"] == counts["slim_probe"] == counts["slim_redundancy"] == 2, counts
+    assert counts["finetune_table"] == counts["slim_tables"] == 1
+    assert not {"synthesize", "convert", "tile"} & set(counts)  # the data stays
 
 
 def dvc(*args, cwd):
@@ -181,6 +203,20 @@ def test_default_workflow_end_to_end(tmp_path):
         assert (tmp_path / f"results/figures/slim_{figure}.png").stat().st_size > 10_000
     again = snakemake("-n", *args, repo=clone)
     assert "Nothing to be done" in again.stdout + again.stderr
+    # what reruns after an edit (dry runs): a retrained encoder -> its chain; one size's pretraining settings -> that
+    # size's chain; probe seeds -> the probes and what reads them, no sweep, no training
+    retrain = snakemake("-n", "--forcerun", "results/pretrain/vit_tiny12x4/encoder.safetensors", *args, repo=clone)
+    assert_one_encoders_chain(retrain.stdout, "vit_tiny12x4")
+    edited = yaml.safe_load((clone / "config/config.yaml").read_text())
+    edited["pretrain"]["per_size"] = {"vit_tiny12x4": {"micro_batch": 2}}
+    (clone / "edited.yaml").write_text(yaml.safe_dump(edited))
+    resized = snakemake("-n", *args[:-1], str(clone / "edited.yaml"), repo=clone)
+    assert_one_encoders_chain(resized.stdout, "vit_tiny12x4")
+    edited = yaml.safe_load((clone / "config/config.yaml").read_text())
+    edited["slimming"]["seeds"] = [0, 1]
+    (clone / "edited.yaml").write_text(yaml.safe_dump(edited))
+    reseeded = planned_jobs(snakemake("-n", *args[:-1], str(clone / "edited.yaml"), repo=clone).stdout)
+    assert reseeded["slim_probe"] == len(RUNS) * 2 and not {"pretrain", "finetune", "slim_features"} & set(reseeded)
     for name in ("finetune", "slimming"):
         assert json.loads((clone / f"results/metrics/{name}.json").read_text())
     assert json.loads((clone / "results/metrics/pretrain_vit_tiny12x1.json").read_text())["steps"] == 180
@@ -220,8 +256,6 @@ def test_default_workflow_end_to_end(tmp_path):
 def test_manual_download_stops_with_instructions_then_continues(tmp_path):
     """The official path (download -> verify -> extract -> convert -> tile) for a registration-only dataset."""
     import shutil
-
-    import yaml
 
     from rsfm.data.synthetic import write_potsdam_like
 
