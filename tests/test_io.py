@@ -3,6 +3,7 @@ import stat
 
 import numpy as np
 import pytest
+import tifffile
 
 from rsfm.errors import DataError
 from rsfm.io import atomic_dir, atomic_write, read_image, write_image
@@ -78,3 +79,13 @@ def test_atomic_outputs_get_the_modes_of_a_normal_write(tmp_path, umask):
         "train/atomic.png": oct(file_mode),
     }
     assert sorted(p.name for p in tmp_path.iterdir()) == ["table.csv", "tiles"]  # no temporary names left
+
+
+def test_read_image_keeps_the_extra_bands_pil_would_drop(tmp_path, rng):
+    # A 4-band ortho as GDAL writes it (RGB + an unspecified extra sample): PIL alone reads three bands.
+    image = rng.integers(0, 256, (20, 30, 4), dtype=np.uint8)
+    tifffile.imwrite(tmp_path / "rgbir.tif", image, photometric="rgb", extrasamples=["unspecified"])
+    assert np.array_equal(read_image(tmp_path / "rgbir.tif"), image)
+    assert read_image(tmp_path / "rgbir.tif", mode="RGB").shape == (20, 30, 3)
+    tifffile.imwrite(tmp_path / "rgba.tif", image, photometric="rgb")  # an alpha band PIL reads as RGBA
+    assert np.array_equal(read_image(tmp_path / "rgba.tif"), image)

@@ -91,7 +91,7 @@ def read_image(path: str | os.PathLike[str], *, mode: str | None = None) -> np.n
     """Read an image (PNG, JPEG, TIFF, ...) into a numpy array (H, W[, C]).
 
     Raises DataError naming the file when it is missing, truncated or not an image. ``mode`` converts with PIL
-    (e.g. ``"RGB"``); TIFFs that PIL cannot decode are read with tifffile.
+    (e.g. ``"RGB"``); TIFFs that PIL cannot decode, or whose extra bands (NIR) it would drop, are read with tifffile.
     """
     from PIL import Image, UnidentifiedImageError
 
@@ -101,6 +101,10 @@ def read_image(path: str | os.PathLike[str], *, mode: str | None = None) -> np.n
     Image.MAX_IMAGE_PIXELS = None  # RS scenes (DOTA, Potsdam) are legitimately huge
     try:
         with Image.open(path) as image:
+            # PIL reads a TIFF with an "unspecified" extra sample (an RGB+NIR tile as GDAL writes it) as RGB alone
+            dropped = image.format == "TIFF" and image.tag_v2.get(277, 1) > len(image.getbands())
+            if mode is None and dropped:
+                return _read_all_samples(path)
             if mode is not None and image.mode != mode:
                 image = image.convert(mode)
             return np.asarray(image).copy()
@@ -116,6 +120,18 @@ def read_image(path: str | os.PathLike[str], *, mode: str | None = None) -> np.n
             f"cannot read image {path} ({pil_error}): the file is truncated or not an image; "
             f"delete it and re-extract or re-download the dataset"
         ) from pil_error
+
+
+def _read_all_samples(path: Path) -> np.ndarray:
+    import tifffile
+
+    try:
+        return tifffile.imread(path)
+    except Exception as error:
+        raise DataError(
+            f"cannot read all bands of {path} ({error}); if it names a compression, install the `imagecodecs` "
+            "package into the environment, else the file is truncated: re-extract or re-download the dataset"
+        ) from error
 
 
 def write_image(path: str | os.PathLike[str], array: np.ndarray, *, atomic: bool = True, **save_kwargs: Any) -> None:
