@@ -4,7 +4,9 @@ manual datasets and the registry. No network besides 127.0.0.1."""
 import hashlib
 import http.server
 import io
+import os
 import re
+import stat
 import tarfile
 import threading
 import zipfile
@@ -12,7 +14,7 @@ from dataclasses import replace
 
 import pytest
 
-from rsfm.data import download
+from rsfm.data import download, pipeline
 from rsfm.data.registry import DATASETS, KINDS, TASKS, RemoteFile, get_dataset
 from rsfm.errors import ChecksumError, DataError, DownloadError, ManualDownloadRequired
 
@@ -284,7 +286,7 @@ def test_manual_dataset_names_folder_and_files_then_continues(tmp_path):
 def test_manual_file_with_wrong_checksum_points_to_the_source(tmp_path):
     spec = replace(get_dataset("aid"), files=(RemoteFile("AID.zip", md5=md5(b"official")),))
     (tmp_path / "AID.zip").write_bytes(b"something else")
-    with pytest.raises(ChecksumError, match=r"AID\.zip: md5 .*expected .*captain-whu.*source: extracted"):
+    with pytest.raises(ChecksumError, match=r"(?s)AID\.zip: md5 .*expected .*captain-whu.*source: extracted"):
         download.fetch_dataset(spec, tmp_path)
     (tmp_path / "AID.zip").write_bytes(b"official")
     assert download.fetch_dataset(spec, tmp_path) == [tmp_path.resolve() / "AID.zip"]
@@ -304,6 +306,93 @@ def test_layout_check_lists_missing_paths_and_accepts_globs(tmp_path):
     download.check_layout(potsdam, tmp_path)
     with pytest.raises(DataError, match="does not exist"):
         download.check_layout(potsdam, tmp_path / "nowhere")
+
+
+def _offline(monkeypatch):
+    """Fail any download attempt: the checks below must decide from the files there, as on a compute node."""
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("a download was attempted")
+
+    monkeypatch.setattr(download.urllib.request, "urlopen", refuse)
+
+
+@pytest.mark.parametrize("name", ["loveda", "eurosat"])
+def test_mismatching_release_files_are_all_named_with_both_ways_out(tmp_path, monkeypatch, name):
+    _offline(monkeypatch)
+    spec = get_dataset(name)
+    folder = tmp_path / "archives"
+    folder.mkdir()
+    bad = spec.files[:2]  # LoveDA: Train.zip and Val.zip copied from elsewhere; Test.zip still to download
+    for remote in bad:
+        (folder / remote.name).write_bytes(make_zip({f"{remote.name[:-4]}/a.png": b"repacked"}))
+    with pytest.raises(ChecksumError) as info:
+        download.fetch_dataset(spec, folder, progress=False)
+    message = str(info.value)
+    for remote in bad:
+        actual = md5((folder / remote.name).read_bytes())
+        assert f"    {remote.name}: md5 {actual}, expected {remote.md5}" in message
+        assert f"{remote.name}: {remote.url}" in message
+        assert (folder / remote.name).is_file()  # nothing deleted behind the user's back
+    assert f"{len(bad)} of its {len(spec.files)} release files in {folder.resolve()} do not match" in message
+    assert "rm " + " ".join(str(folder.resolve() / remote.name) for remote in bad) in message
+    assert "without network" in message
+    assert f"`source: extracted` with `path:` to it for data.datasets.{name}" in message
+    assert all(f"{remote.name}: {remote.url}" not in message for remote in spec.files[len(bad) :])
+
+
+def test_verify_names_every_mismatching_file(tmp_path, monkeypatch):
+    _offline(monkeypatch)
+    spec = get_dataset("loveda")
+    folder = tmp_path / "archives"
+    folder.mkdir()
+    for remote in spec.files:
+        (folder / remote.name).write_bytes(make_zip({f"{remote.name[:-4]}/a.png": b"not the release"}))
+    with pytest.raises(ChecksumError) as info:
+        pipeline.verify("loveda", folder, tmp_path / "verified.json")
+    message = str(info.value)
+    assert all(f"    {remote.name}: md5 " in message for remote in spec.files)
+    assert "source: extracted" in message and "zenodo.org" in message
+    assert not (tmp_path / "verified.json").exists()
+    (folder / "Val.zip").unlink()
+    (folder / "Test.zip").unlink()
+    with pytest.raises(DataError, match=r"Val\.zip, Test\.zip missing from .*rerun the download rule for loveda"):
+        pipeline.verify("loveda", folder, tmp_path / "verified.json")
+
+
+def test_downloads_that_do_not_match_are_all_named(server, tmp_path):
+    server.files = {"Train.zip": make_zip({"Train/a.png": b"a"}), "Val.zip": make_zip({"Val/b.png": b"b"})}
+    server.files["Test.zip"] = make_zip({"Test/c.png": b"c"})
+    files = tuple(
+        RemoteFile(n, server.url(n), md5="0" * 32 if n != "Test.zip" else md5(d)) for n, d in server.files.items()
+    )
+    spec = replace(get_dataset("loveda"), files=files)
+    with pytest.raises(ChecksumError) as info:
+        download.fetch_dataset(spec, tmp_path, progress=False)
+    message = str(info.value)
+    assert "2 of its 3 release files did not match the registry when downloaded and were deleted" in message
+    for name in ("Train.zip", "Val.zip"):
+        assert (
+            f"{name} downloaded from {server.url(name)}: md5 {md5(server.files[name])}, expected {'0' * 32}" in message
+        )
+    assert "source: extracted" in message and "rm " not in message
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["Test.zip"]  # the good one is kept, the bad ones deleted
+    assert sorted(r["path"] for r in server.requests) == ["/Test.zip", "/Train.zip", "/Val.zip"]
+
+
+def test_extracted_release_is_readable_by_the_group(tmp_path):
+    old = os.umask(0o002)
+    try:
+        (tmp_path / "Train.zip").write_bytes(make_zip({"Train/Urban/images_png/1.png": b"png"}))
+        download.extract_archives([tmp_path / "Train.zip"], tmp_path / "extracted")
+    finally:
+        os.umask(old)
+    modes = {p.relative_to(tmp_path).as_posix(): oct(stat.S_IMODE(p.stat().st_mode))
+             for p in [tmp_path / "extracted", *(tmp_path / "extracted").rglob("*")]}  # fmt: skip
+    assert modes == {
+        "extracted": "0o775", "extracted/Train": "0o775", "extracted/Train/Urban": "0o775",
+        "extracted/Train/Urban/images_png": "0o775", "extracted/Train/Urban/images_png/1.png": "0o664",
+    }  # fmt: skip
 
 
 # --- registry -------------------------------------------------------------------------------------------------------

@@ -55,16 +55,14 @@ def download(name: str, archive_dir: str | Path, manifest: str | Path, *, progre
 
 def verify(name: str, archive_dir: str | Path, out: str | Path) -> None:
     """Re-check every archive against the registry (catches later corruption and hand-placed files)."""
-    from rsfm.data.download import verify_file
+    from rsfm.data.download import check_release
 
     spec = get_dataset(name)
-    records = []
-    for remote in spec.files:
-        path = Path(archive_dir) / remote.name
-        if not path.is_file():
-            raise DataError(f"{path} is missing: rerun the download rule for {name}")
-        verify_file(path, size=remote.size, md5=remote.md5, sha256=remote.sha256)
-        records.append({"name": remote.name, "bytes": path.stat().st_size, "md5": remote.md5, "sha256": remote.sha256})
+    paths = check_release(spec, archive_dir)
+    records = [
+        {"name": remote.name, "bytes": path.stat().st_size, "md5": remote.md5, "sha256": remote.sha256}
+        for remote, path in zip(spec.files, paths, strict=True)
+    ]
     _write_json(out, {"dataset": name, "verified": records})
 
 
