@@ -4,6 +4,7 @@ manual datasets and the registry. No network besides 127.0.0.1."""
 import hashlib
 import http.server
 import io
+import json
 import os
 import re
 import stat
@@ -16,7 +17,7 @@ import pytest
 
 from rsfm.data import download, pipeline
 from rsfm.data.registry import DATASETS, KINDS, TASKS, RemoteFile, get_dataset
-from rsfm.errors import ChecksumError, DataError, DownloadError, ManualDownloadRequired
+from rsfm.errors import ChecksumError, ConfigError, DataError, DownloadError, ManualDownloadRequired
 
 PAYLOAD = bytes(range(256)) * 4000  # ~1 MB: several 64 KiB chunks
 
@@ -265,8 +266,11 @@ def test_unsupported_format_says_where_to_extract_by_hand(tmp_path):
 # --- manual datasets and layout -------------------------------------------------------------------------------------
 
 
+POTSDAM_DEFAULTS = {"imagery": "RGB", "labels": "eroded"}  # the schema's defaults
+
+
 def test_manual_dataset_names_folder_and_files_then_continues(tmp_path):
-    spec = get_dataset("potsdam")
+    spec = get_dataset("potsdam", POTSDAM_DEFAULTS)
     archive_dir = tmp_path / "archives"
     with pytest.raises(ManualDownloadRequired) as info:
         download.fetch_dataset(spec, archive_dir)
@@ -296,7 +300,7 @@ def test_layout_check_lists_missing_paths_and_accepts_globs(tmp_path):
     (tmp_path / "Train").mkdir()
     with pytest.raises(DataError, match=r"missing .*Train/Urban/masks_png"):
         download.check_layout(get_dataset("loveda"), tmp_path)
-    potsdam = get_dataset("potsdam")
+    potsdam = get_dataset("potsdam", POTSDAM_DEFAULTS)
     (tmp_path / "2_Ortho_RGB").mkdir()
     (tmp_path / "2_Ortho_RGB/top_potsdam_2_10_RGB.tif").touch()
     (tmp_path / "top_potsdam_2_10_label.tif").touch()  # label zips are flat
@@ -306,6 +310,34 @@ def test_layout_check_lists_missing_paths_and_accepts_globs(tmp_path):
     download.check_layout(potsdam, tmp_path)
     with pytest.raises(DataError, match="does not exist"):
         download.check_layout(potsdam, tmp_path / "nowhere")
+
+
+@pytest.mark.parametrize(
+    ("settings", "needed"),
+    [
+        ({"imagery": "RGB", "labels": "eroded"}, ["2_Ortho_RGB.zip", "5_Labels_all_noBoundary.zip"]),
+        ({"imagery": "RGB", "labels": "full"}, ["2_Ortho_RGB.zip", "5_Labels_all.zip"]),
+        ({"imagery": "RGBIR", "labels": "eroded"}, ["4_Ortho_RGBIR.zip", "5_Labels_all_noBoundary.zip"]),
+        ({"imagery": "IRRG", "labels": "full"}, ["3_Ortho_IRRG.zip", "5_Labels_all.zip"]),
+    ],
+)
+def test_potsdam_asks_only_for_the_archives_its_settings_need(tmp_path, settings, needed):
+    archive_dir = tmp_path / "archives"
+    with pytest.raises(ManualDownloadRequired) as info:
+        pipeline.download("potsdam", settings, archive_dir, tmp_path / "archives.json")
+    asked = re.findall(r"^    (\S+\.zip)$", str(info.value), re.MULTILINE)
+    assert asked == needed
+    assert f"imagery: {settings['imagery']} and labels: {settings['labels']} these are {' and '.join(needed)}" in str(
+        info.value
+    )
+    for name in needed:
+        (archive_dir / name).write_bytes(b"placed by hand")
+    pipeline.download("potsdam", settings, archive_dir, tmp_path / "archives.json")
+    pipeline.verify("potsdam", settings, archive_dir, tmp_path / "verified.json")
+    verified = json.loads((tmp_path / "verified.json").read_text())["verified"]
+    assert [record["name"] for record in verified] == needed
+    with pytest.raises(ConfigError, match=r"'data\.datasets\.potsdam\.imagery': 'NIR' is none of RGB, IRRG, RGBIR"):
+        get_dataset("potsdam", {**settings, "imagery": "NIR"})
 
 
 def _offline(monkeypatch):
@@ -349,7 +381,7 @@ def test_verify_names_every_mismatching_file(tmp_path, monkeypatch):
     for remote in spec.files:
         (folder / remote.name).write_bytes(make_zip({f"{remote.name[:-4]}/a.png": b"not the release"}))
     with pytest.raises(ChecksumError) as info:
-        pipeline.verify("loveda", folder, tmp_path / "verified.json")
+        pipeline.verify("loveda", {}, folder, tmp_path / "verified.json")
     message = str(info.value)
     assert all(f"    {remote.name}: md5 " in message for remote in spec.files)
     assert "source: extracted" in message and "zenodo.org" in message
@@ -357,7 +389,7 @@ def test_verify_names_every_mismatching_file(tmp_path, monkeypatch):
     (folder / "Val.zip").unlink()
     (folder / "Test.zip").unlink()
     with pytest.raises(DataError, match=r"Val\.zip, Test\.zip missing from .*rerun the download rule for loveda"):
-        pipeline.verify("loveda", folder, tmp_path / "verified.json")
+        pipeline.verify("loveda", {}, folder, tmp_path / "verified.json")
 
 
 def test_downloads_that_do_not_match_are_all_named(server, tmp_path):
