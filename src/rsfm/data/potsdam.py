@@ -28,7 +28,7 @@ import pandas as pd
 
 from rsfm.data.dota_split import sliding_windows
 from rsfm.data.parallel import parallel_map
-from rsfm.data.registry import POTSDAM_IMAGERY, POTSDAM_LABELS, PotsdamPart
+from rsfm.data.registry import POTSDAM_IMAGERY, POTSDAM_LABELS, PotsdamPart, potsdam_part
 from rsfm.errors import ConfigError, DataError
 from rsfm.io import atomic_dir, atomic_write, read_image, write_image
 
@@ -53,15 +53,9 @@ class PotsdamTile:
     imagery: str = "RGB"  # the ortho product ``image`` belongs to: its bands' order in the file
 
 
-def _choice(key: str, value: str, choices: dict[str, PotsdamPart]) -> PotsdamPart:
-    if value not in choices:
-        raise ConfigError(f"config key 'data.datasets.potsdam.{key}': {value!r} is none of {', '.join(choices)}")
-    return choices[value]
-
-
 def band_positions(imagery: str, bands: Sequence[str]) -> tuple[int, ...]:
     """The channels of an ``imagery`` tile holding ``bands``, in that order; ConfigError when one is not there."""
-    product = _choice("imagery", imagery, POTSDAM_IMAGERY)
+    product = potsdam_part("imagery", imagery)
     absent = [band for band in bands if band not in product.bands]
     if absent:
         having = " or ".join(
@@ -97,7 +91,7 @@ def find_tiles(
 ) -> list[PotsdamTile]:
     """Locate the ``imagery`` and ``labels`` TIFF of every configured tile id; DataError lists what is missing."""
     extracted = Path(extracted)
-    image_part, label_part = _choice("imagery", imagery, POTSDAM_IMAGERY), _choice("labels", labels, POTSDAM_LABELS)
+    image_part, label_part = potsdam_part("imagery", imagery), potsdam_part("labels", labels)
     found: dict[tuple[str, str], Path] = {}
     for path in extracted.rglob("top_potsdam_*.tif"):
         match = _TILE_ID.search(path.name)

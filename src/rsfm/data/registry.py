@@ -152,19 +152,22 @@ def _potsdam_instructions(chosen: str = "") -> str:
     )
 
 
-def _setting(settings: Mapping[str, Any], key: str, choices: Mapping[str, PotsdamPart]) -> PotsdamPart:
-    if key not in settings:
-        raise ConfigError(f"config key 'data.datasets.potsdam.{key}' is not set (one of {', '.join(choices)})")
-    if settings[key] not in choices:
-        raise ConfigError(
-            f"config key 'data.datasets.potsdam.{key}': {settings[key]!r} is none of {', '.join(choices)}"
-        )
-    return choices[settings[key]]
+def potsdam_part(key: str, value: Any) -> PotsdamPart:
+    """The part of the Potsdam release that setting ``key`` (imagery or labels) = ``value`` uses; ConfigError else."""
+    choices = {"imagery": POTSDAM_IMAGERY, "labels": POTSDAM_LABELS}[key]
+    if value not in choices:
+        raise ConfigError(f"config key 'data.datasets.potsdam.{key}': {value!r} is none of {', '.join(choices)}")
+    return choices[value]
 
 
 def _potsdam_release(spec: DatasetSpec, settings: Mapping[str, Any]) -> DatasetSpec:
     """Potsdam narrowed to the ortho product of ``imagery`` and the label set of ``labels``."""
-    parts = (_setting(settings, "imagery", POTSDAM_IMAGERY), _setting(settings, "labels", POTSDAM_LABELS))
+    if unset := [key for key in spec.selected_by if key not in settings]:
+        raise ConfigError(
+            f"config keys {', '.join(f'data.datasets.potsdam.{k}' for k in unset)} are not set: pass the dataset's "
+            "config as validated (rsfm.config.validate_config fills in the schema's defaults)"
+        )
+    parts = (potsdam_part("imagery", settings["imagery"]), potsdam_part("labels", settings["labels"]))
     chosen = (
         f"; with imagery: {settings['imagery']} and labels: {settings['labels']} these are {parts[0].archive} and "
         f"{parts[1].archive}"
