@@ -1,5 +1,6 @@
 # Data stage: download -> verify -> extract (official releases) or synthesize (embedded default) -> convert -> tile.
 # Logic lives in rsfm.data.pipeline; the scripts only unpack Snakemake's objects.
+from rsfm.data.registry import release_settings
 
 
 rule download:
@@ -22,6 +23,8 @@ rule download:
         runtime=res("download", "runtime"),
     params:
         archive_dir=lambda wc: DATA / "raw" / wc.dataset / "archives",
+        # only the settings that choose the release files (Potsdam: imagery, labels): others re-extract nothing
+        settings=lambda wc: release_settings(wc.dataset, DATASETS[wc.dataset]),
     script:
         "../scripts/download.py"
 
@@ -44,6 +47,8 @@ rule verify:
         runtime=res("verify", "runtime"),
     params:
         archive_dir=lambda wc: DATA / "raw" / wc.dataset / "archives",
+        # only the settings that choose the release files (Potsdam: imagery, labels): others re-extract nothing
+        settings=lambda wc: release_settings(wc.dataset, DATASETS[wc.dataset]),
     script:
         "../scripts/verify.py"
 
@@ -68,6 +73,8 @@ rule extract:
         runtime=res("extract", "runtime"),
     params:
         archive_dir=lambda wc: DATA / "raw" / wc.dataset / "archives",
+        # only the settings that choose the release files (Potsdam: imagery, labels): others re-extract nothing
+        settings=lambda wc: release_settings(wc.dataset, DATASETS[wc.dataset]),
     script:
         "../scripts/extract.py"
 

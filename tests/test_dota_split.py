@@ -1,6 +1,7 @@
 """The DOTA/DIOR-R splitter against windows and clipped polygons derived independently here (no shapely)."""
 
 import math
+import zipfile
 from collections import Counter
 
 import cv2
@@ -17,6 +18,8 @@ from rsfm.data.dota_split import (
     split_dataset,
     split_scene,
 )
+from rsfm.data.download import extract_archives
+from rsfm.data.synthetic import write_dior_r_like
 from rsfm.errors import DataError
 from rsfm.io import read_image, write_image
 
@@ -458,3 +461,50 @@ def test_dota_layout_from_extracted(tmp_path, rng):
     assert not (tmp_path / "prepared2").exists()
     with pytest.raises(DataError, match="val"):
         dota_layout_from_extracted(root / "train", tmp_path / "prepared3")
+
+
+def _zip_folder(archive, root, members):
+    with zipfile.ZipFile(archive, "w") as zf:
+        for member in members:
+            zf.write(root / member, member)
+
+
+def test_incomplete_dior_r_release_is_reported_at_once(tmp_path, rng):
+    # The release's archives, made from a small DIOR-R: JPEGImages-test.zip was never fetched, ImageSets.zip lacks
+    # val.txt, one trainval image and two annotations are missing from theirs.
+    release = tmp_path / "release"
+    write_dior_r_like(release, {"train": 3, "val": 1, "test": 2}, image_size=64, seed=0)
+    (release / "ImageSets/Main/val.txt").unlink()
+    (release / "JPEGImages-trainval/00002.jpg").unlink()
+    for image_id in ("00003", "00005"):
+        (release / f"Annotations/Oriented Bounding Boxes/{image_id}.xml").unlink()
+    archives = []
+    for part in ("JPEGImages-trainval", "Annotations", "ImageSets"):
+        archives.append(tmp_path / f"{part}.zip")
+        _zip_folder(archives[-1], release, sorted(p.relative_to(release) for p in (release / part).rglob("*.*")))
+    extract_archives(archives, tmp_path / "extracted")
+    with pytest.raises(DataError) as error:
+        convert_dior_r(tmp_path / "extracted", tmp_path / "prepared")
+    message = str(error.value)
+    assert "folders missing: JPEGImages-test (for 2 listed images)" in message
+    assert "image lists missing: ImageSets/Main/val.txt" in message
+    assert "listed in ImageSets/Main/train.txt but absent: 1 of 3 (JPEGImages-trainval/00002.jpg)" in message
+    assert "annotations missing from Annotations/Oriented Bounding Boxes: 2 of 5 (00003.xml, 00005.xml)" in message
+    assert "from JPEGImages-test.zip, JPEGImages-trainval.zip, ImageSets.zip, Annotations.zip of the release" in message
+    assert "`path:` of data.datasets.dior_r" in message and "nothing was written" in message
+    assert not (tmp_path / "prepared").exists() and sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        ["release", "extracted", *(a.name for a in archives)]
+    )
+
+
+def test_dior_r_report_is_bounded(tmp_path):
+    root = tmp_path / "dior"
+    (root / "ImageSets/Main").mkdir(parents=True)
+    (root / "JPEGImages-trainval").mkdir()
+    (root / "ImageSets/Main/train.txt").write_text("".join(f"{i:05d}\n" for i in range(1, 41)))
+    with pytest.raises(DataError) as error:
+        convert_dior_r(root, tmp_path / "prepared", splits=("train",))
+    message = str(error.value)
+    assert "folders missing: Annotations/Oriented Bounding Boxes\n" in message
+    assert "but absent: 40 of 40 (JPEGImages-trainval/00001.jpg, " in message and "00005.jpg and 35 more)" in message
+    assert "00006.jpg" not in message and "xml" not in message  # a missing folder is named, not its 40 files

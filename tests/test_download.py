@@ -4,7 +4,10 @@ manual datasets and the registry. No network besides 127.0.0.1."""
 import hashlib
 import http.server
 import io
+import json
+import os
 import re
+import stat
 import tarfile
 import threading
 import zipfile
@@ -12,9 +15,9 @@ from dataclasses import replace
 
 import pytest
 
-from rsfm.data import download
+from rsfm.data import download, pipeline
 from rsfm.data.registry import DATASETS, KINDS, TASKS, RemoteFile, get_dataset
-from rsfm.errors import ChecksumError, DataError, DownloadError, ManualDownloadRequired
+from rsfm.errors import ChecksumError, ConfigError, DataError, DownloadError, ManualDownloadRequired
 
 PAYLOAD = bytes(range(256)) * 4000  # ~1 MB: several 64 KiB chunks
 
@@ -263,8 +266,11 @@ def test_unsupported_format_says_where_to_extract_by_hand(tmp_path):
 # --- manual datasets and layout -------------------------------------------------------------------------------------
 
 
+POTSDAM_DEFAULTS = {"imagery": "RGB", "labels": "eroded"}  # the schema's defaults
+
+
 def test_manual_dataset_names_folder_and_files_then_continues(tmp_path):
-    spec = get_dataset("potsdam")
+    spec = get_dataset("potsdam", POTSDAM_DEFAULTS)
     archive_dir = tmp_path / "archives"
     with pytest.raises(ManualDownloadRequired) as info:
         download.fetch_dataset(spec, archive_dir)
@@ -284,7 +290,7 @@ def test_manual_dataset_names_folder_and_files_then_continues(tmp_path):
 def test_manual_file_with_wrong_checksum_points_to_the_source(tmp_path):
     spec = replace(get_dataset("aid"), files=(RemoteFile("AID.zip", md5=md5(b"official")),))
     (tmp_path / "AID.zip").write_bytes(b"something else")
-    with pytest.raises(ChecksumError, match=r"AID\.zip: md5 .*expected .*captain-whu.*source: extracted"):
+    with pytest.raises(ChecksumError, match=r"(?s)AID\.zip: md5 .*expected .*captain-whu.*source: extracted"):
         download.fetch_dataset(spec, tmp_path)
     (tmp_path / "AID.zip").write_bytes(b"official")
     assert download.fetch_dataset(spec, tmp_path) == [tmp_path.resolve() / "AID.zip"]
@@ -294,7 +300,7 @@ def test_layout_check_lists_missing_paths_and_accepts_globs(tmp_path):
     (tmp_path / "Train").mkdir()
     with pytest.raises(DataError, match=r"missing .*Train/Urban/masks_png"):
         download.check_layout(get_dataset("loveda"), tmp_path)
-    potsdam = get_dataset("potsdam")
+    potsdam = get_dataset("potsdam", POTSDAM_DEFAULTS)
     (tmp_path / "2_Ortho_RGB").mkdir()
     (tmp_path / "2_Ortho_RGB/top_potsdam_2_10_RGB.tif").touch()
     (tmp_path / "top_potsdam_2_10_label.tif").touch()  # label zips are flat
@@ -304,6 +310,121 @@ def test_layout_check_lists_missing_paths_and_accepts_globs(tmp_path):
     download.check_layout(potsdam, tmp_path)
     with pytest.raises(DataError, match="does not exist"):
         download.check_layout(potsdam, tmp_path / "nowhere")
+
+
+@pytest.mark.parametrize(
+    ("settings", "needed"),
+    [
+        ({"imagery": "RGB", "labels": "eroded"}, ["2_Ortho_RGB.zip", "5_Labels_all_noBoundary.zip"]),
+        ({"imagery": "RGB", "labels": "full"}, ["2_Ortho_RGB.zip", "5_Labels_all.zip"]),
+        ({"imagery": "RGBIR", "labels": "eroded"}, ["4_Ortho_RGBIR.zip", "5_Labels_all_noBoundary.zip"]),
+        ({"imagery": "IRRG", "labels": "full"}, ["3_Ortho_IRRG.zip", "5_Labels_all.zip"]),
+    ],
+)
+def test_potsdam_asks_only_for_the_archives_its_settings_need(tmp_path, settings, needed):
+    archive_dir = tmp_path / "archives"
+    with pytest.raises(ManualDownloadRequired) as info:
+        pipeline.download("potsdam", settings, archive_dir, tmp_path / "archives.json")
+    asked = re.findall(r"^    (\S+\.zip)$", str(info.value), re.MULTILINE)
+    assert asked == needed
+    assert f"imagery: {settings['imagery']} and labels: {settings['labels']} these are {' and '.join(needed)}" in str(
+        info.value
+    )
+    for name in needed:
+        (archive_dir / name).write_bytes(b"placed by hand")
+    pipeline.download("potsdam", settings, archive_dir, tmp_path / "archives.json")
+    pipeline.verify("potsdam", settings, archive_dir, tmp_path / "verified.json")
+    verified = json.loads((tmp_path / "verified.json").read_text())["verified"]
+    assert [record["name"] for record in verified] == needed
+    with pytest.raises(ConfigError, match=r"'data\.datasets\.potsdam\.imagery': 'NIR' is none of RGB, IRRG, RGBIR"):
+        get_dataset("potsdam", {**settings, "imagery": "NIR"})
+
+
+def _offline(monkeypatch):
+    """Fail any download attempt: the checks below must decide from the files there, as on a compute node."""
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("a download was attempted")
+
+    monkeypatch.setattr(download.urllib.request, "urlopen", refuse)
+
+
+@pytest.mark.parametrize("name", ["loveda", "eurosat"])
+def test_mismatching_release_files_are_all_named_with_both_ways_out(tmp_path, monkeypatch, name):
+    _offline(monkeypatch)
+    spec = get_dataset(name)
+    folder = tmp_path / "archives"
+    folder.mkdir()
+    bad = spec.files[:2]  # LoveDA: Train.zip and Val.zip copied from elsewhere; Test.zip still to download
+    for remote in bad:
+        (folder / remote.name).write_bytes(make_zip({f"{remote.name[:-4]}/a.png": b"repacked"}))
+    with pytest.raises(ChecksumError) as info:
+        download.fetch_dataset(spec, folder, progress=False)
+    message = str(info.value)
+    for remote in bad:
+        actual = md5((folder / remote.name).read_bytes())
+        assert f"    {remote.name}: md5 {actual}, expected {remote.md5}" in message
+        assert f"{remote.name}: {remote.url}" in message
+        assert (folder / remote.name).is_file()  # nothing deleted behind the user's back
+    assert f"{len(bad)} of its {len(spec.files)} release files in {folder.resolve()} do not match" in message
+    assert "rm " + " ".join(str(folder.resolve() / remote.name) for remote in bad) in message
+    assert "without network" in message
+    assert f"`source: extracted` with `path:` to it for data.datasets.{name}" in message
+    assert all(f"{remote.name}: {remote.url}" not in message for remote in spec.files[len(bad) :])
+
+
+def test_verify_names_every_mismatching_file(tmp_path, monkeypatch):
+    _offline(monkeypatch)
+    spec = get_dataset("loveda")
+    folder = tmp_path / "archives"
+    folder.mkdir()
+    for remote in spec.files:
+        (folder / remote.name).write_bytes(make_zip({f"{remote.name[:-4]}/a.png": b"not the release"}))
+    with pytest.raises(ChecksumError) as info:
+        pipeline.verify("loveda", {}, folder, tmp_path / "verified.json")
+    message = str(info.value)
+    assert all(f"    {remote.name}: md5 " in message for remote in spec.files)
+    assert "source: extracted" in message and "zenodo.org" in message
+    assert not (tmp_path / "verified.json").exists()
+    (folder / "Val.zip").unlink()
+    (folder / "Test.zip").unlink()
+    with pytest.raises(DataError, match=r"Val\.zip, Test\.zip missing from .*rerun the download rule for loveda"):
+        pipeline.verify("loveda", {}, folder, tmp_path / "verified.json")
+
+
+def test_downloads_that_do_not_match_are_all_named(server, tmp_path):
+    server.files = {"Train.zip": make_zip({"Train/a.png": b"a"}), "Val.zip": make_zip({"Val/b.png": b"b"})}
+    server.files["Test.zip"] = make_zip({"Test/c.png": b"c"})
+    files = tuple(
+        RemoteFile(n, server.url(n), md5="0" * 32 if n != "Test.zip" else md5(d)) for n, d in server.files.items()
+    )
+    spec = replace(get_dataset("loveda"), files=files)
+    with pytest.raises(ChecksumError) as info:
+        download.fetch_dataset(spec, tmp_path, progress=False)
+    message = str(info.value)
+    assert "2 of its 3 release files did not match the registry when downloaded and were deleted" in message
+    for name in ("Train.zip", "Val.zip"):
+        assert (
+            f"{name} downloaded from {server.url(name)}: md5 {md5(server.files[name])}, expected {'0' * 32}" in message
+        )
+    assert "source: extracted" in message and "rm " not in message
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["Test.zip"]  # the good one is kept, the bad ones deleted
+    assert sorted(r["path"] for r in server.requests) == ["/Test.zip", "/Train.zip", "/Val.zip"]
+
+
+def test_extracted_release_is_readable_by_the_group(tmp_path):
+    old = os.umask(0o002)
+    try:
+        (tmp_path / "Train.zip").write_bytes(make_zip({"Train/Urban/images_png/1.png": b"png"}))
+        download.extract_archives([tmp_path / "Train.zip"], tmp_path / "extracted")
+    finally:
+        os.umask(old)
+    modes = {p.relative_to(tmp_path).as_posix(): oct(stat.S_IMODE(p.stat().st_mode))
+             for p in [tmp_path / "extracted", *(tmp_path / "extracted").rglob("*")]}  # fmt: skip
+    assert modes == {
+        "extracted": "0o775", "extracted/Train": "0o775", "extracted/Train/Urban": "0o775",
+        "extracted/Train/Urban/images_png": "0o775", "extracted/Train/Urban/images_png/1.png": "0o664",
+    }  # fmt: skip
 
 
 # --- registry -------------------------------------------------------------------------------------------------------

@@ -1,11 +1,18 @@
+import zipfile
+
 import numpy as np
 import pandas as pd
 import pytest
 import tifffile
+import yaml
 
-from rsfm.data import potsdam
-from rsfm.errors import DataError
+from rsfm.config import validate_config
+from rsfm.data import pipeline, potsdam, synthetic
+from rsfm.data.registry import POTSDAM_IMAGERY, POTSDAM_LABELS, release_settings
+from rsfm.errors import ConfigError, DataError
 from rsfm.io import read_image
+
+from .conftest import REPO
 
 
 def _label_raster(rng, height, width):
@@ -88,3 +95,127 @@ def test_unreadable_label_leaves_no_output(tmp_path, rng):
         potsdam.crop_dataset(tiles, tmp_path / "tiles", size=256, stride=256, workers=1)
     assert not (tmp_path / "tiles").exists()
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".tiles")]
+
+
+# --- the release's products: RGB, IRRG, RGBIR ----------------------------------------------------------------------
+
+
+def _rgbir_tile(rng, height, width):
+    return rng.integers(0, 256, size=(height, width, 4), dtype=np.uint8)
+
+
+def _write_rgbir(path, image):
+    # as GDAL writes a 4-band ortho: RGB with the IR as an unspecified extra sample (PIL alone reads only R, G, B)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tifffile.imwrite(path, image, photometric="rgb", extrasamples=["unspecified"])
+
+
+def _config(potsdam_cfg):
+    config = {"data": {"root": "data", "datasets": {"potsdam": {"source": "official", **potsdam_cfg}}}}
+    return validate_config(config, REPO / "workflow/schemas/config.schema.yaml")["data"]["datasets"]["potsdam"]
+
+
+@pytest.mark.parametrize("bands", [None, ["IR", "R", "G"]], ids=["default-RGB", "IRRG-order"])
+def test_rgbir_release_by_the_official_route(tmp_path, rng, bands):
+    """4_Ortho_RGBIR.zip and 5_Labels_all_noBoundary.zip, as the ISPRS link gives them, through download, verify,
+    extract, convert and tile: 3-channel PNG crops of the configured bands."""
+    release = tmp_path / "release"
+    images = {tile_id: _rgbir_tile(rng, 300, 320) for tile_id in ("2_10", "2_13")}
+    labels = {tile_id: _label_raster(rng, 300, 320) for tile_id in images}
+    for tile_id, image in images.items():
+        _write_rgbir(release / "4_Ortho_RGBIR" / f"top_potsdam_{tile_id}_RGBIR.tif", image)
+        tifffile.imwrite(release / f"top_potsdam_{tile_id}_label_noBoundary.tif", labels[tile_id][1])
+    archives = tmp_path / "data/raw/potsdam/archives"
+    archives.mkdir(parents=True)
+    with zipfile.ZipFile(archives / "4_Ortho_RGBIR.zip", "w") as zf:  # a folder inside, as released
+        for tile_id in images:
+            zf.write(release / "4_Ortho_RGBIR" / f"top_potsdam_{tile_id}_RGBIR.tif",
+                     f"4_Ortho_RGBIR/top_potsdam_{tile_id}_RGBIR.tif")  # fmt: skip
+    with zipfile.ZipFile(archives / "5_Labels_all_noBoundary.zip", "w") as zf:  # flat, as released
+        for tile_id in images:
+            zf.write(
+                release / f"top_potsdam_{tile_id}_label_noBoundary.tif", f"top_potsdam_{tile_id}_label_noBoundary.tif"
+            )
+    cfg = _config(
+        {"imagery": "RGBIR", "splits": {"train": ["2_10"], "test": ["2_13"]}, "crop": {"size": 256, "stride": 256}}
+        | ({"bands": bands} if bands else {})
+    )
+    settings = release_settings("potsdam", cfg)
+    assert settings == {"imagery": "RGBIR", "labels": "eroded"}
+    raw = tmp_path / "data/raw/potsdam"
+    pipeline.download("potsdam", settings, archives, raw / "archives.json")
+    pipeline.verify("potsdam", settings, archives, raw / "verified.json")
+    pipeline.extract("potsdam", settings, archives, raw / "extracted")
+    pipeline.convert("potsdam", cfg, raw / "extracted", tmp_path / "data/prepared/potsdam", workers=1)
+    out = tmp_path / "data/tiles/potsdam"
+    pipeline.tile("potsdam", cfg, tmp_path / "data/prepared/potsdam", out, workers=1)
+    channels = [("R", "G", "B", "IR").index(band) for band in (bands or ["R", "G", "B"])]
+    index = pd.read_csv(out / "index.csv")
+    assert index.groupby("split").size().to_dict() == {"test": 4, "train": 4}
+    for row in index.itertuples():
+        crop = read_image(out / "img_dir" / row.split / row.name)
+        window = (slice(row.y, row.y + 256), slice(row.x, row.x + 256))
+        assert crop.shape == (256, 256, 3)
+        assert np.array_equal(crop, images[row.tile][window][..., channels])
+        assert np.array_equal(read_image(out / "ann_dir" / row.split / row.name), labels[row.tile][0][window])
+
+
+def test_a_folder_of_other_products_names_the_setting_to_use(tmp_path, rng):
+    _, label_rgb = _label_raster(rng, 64, 64)
+    for tile_id in ("2_10", "2_11"):
+        _write_rgbir(tmp_path / "4_Ortho_RGBIR" / f"top_potsdam_{tile_id}_RGBIR.tif", _rgbir_tile(rng, 64, 64))
+        tifffile.imwrite(tmp_path / f"top_potsdam_{tile_id}_label.tif", label_rgb)
+    splits = {"train": ["2_10", "2_11"]}
+    with pytest.raises(DataError) as info:
+        potsdam.find_tiles(tmp_path, splits)  # the defaults: imagery RGB, labels eroded
+    message = str(info.value)
+    assert "top_potsdam_2_10_RGB.tif, top_potsdam_2_10_label_noBoundary.tif" in message
+    assert "extract 2_Ortho_RGB.zip for imagery: RGB and 5_Labels_all_noBoundary.zip for labels: eroded" in message
+    assert "the RGBIR tiles of 4_Ortho_RGBIR.zip are there: to use them set data.datasets.potsdam.imagery: RGBIR" in (
+        message
+    )
+    assert "to use them set data.datasets.potsdam.labels: full" in message
+    tiles = potsdam.find_tiles(tmp_path, splits, labels="full", imagery="RGBIR")
+    assert [(t.tile_id, t.imagery, t.image.name) for t in tiles] == [
+        ("2_10", "RGBIR", "top_potsdam_2_10_RGBIR.tif"),
+        ("2_11", "RGBIR", "top_potsdam_2_11_RGBIR.tif"),
+    ]
+
+
+def test_bands_the_imagery_lacks_fail_before_anything_is_written(tmp_path):
+    assert potsdam.band_positions("RGBIR", ["IR", "R", "G"]) == (3, 0, 1)
+    assert potsdam.band_positions("IRRG", ["IR", "R", "G"]) == (0, 1, 2)
+    with pytest.raises(ConfigError) as info:
+        potsdam.band_positions("IRRG", ["R", "G", "B"])
+    assert str(info.value) == (
+        "config key 'data.datasets.potsdam.bands': B not in imagery IRRG (3_Ortho_IRRG.zip has IR, R, G); choose "
+        "bands of it, or set imagery: RGB or imagery: RGBIR (it has R, G, B)"
+    )
+    cfg = _config({"imagery": "RGB", "bands": ["IR", "R", "G"], "splits": {"train": ["2_10"]}})
+    (tmp_path / "extracted").mkdir()
+    with pytest.raises(ConfigError, match="IR not in imagery RGB"):
+        pipeline.convert("potsdam", cfg, tmp_path / "extracted", tmp_path / "prepared", workers=1)
+    assert not (tmp_path / "prepared").exists()
+
+
+def test_schema_offers_the_registrys_products_and_bands():
+    schema = yaml.safe_load((REPO / "workflow/schemas/config.schema.yaml").read_text())["$defs"]["potsdam"]
+    assert schema["properties"]["imagery"]["enum"] == list(POTSDAM_IMAGERY)
+    assert schema["properties"]["labels"]["enum"] == list(POTSDAM_LABELS)
+    assert schema["properties"]["bands"]["items"]["enum"] == list(POTSDAM_IMAGERY["RGBIR"].bands)
+    assert _config({"splits": {"train": ["2_10"]}}) == {
+        "source": "official", "splits": {"train": ["2_10"]}, "imagery": "RGB", "bands": ["R", "G", "B"],
+        "labels": "eroded", "clutter": "class",
+    }  # fmt: skip
+
+
+def test_synthetic_rgbir_tiles_add_an_infrared_band_to_the_same_rgb(tmp_path):
+    synthetic.write_potsdam_like(tmp_path / "rgb", ["2_10"], tile_size=256, seed=1)
+    synthetic.write_potsdam_like(tmp_path / "rgbir", ["2_10"], tile_size=256, seed=1, imagery="RGBIR")
+    rgb = read_image(tmp_path / "rgb/2_Ortho_RGB/top_potsdam_2_10_RGB.tif")
+    rgbir = read_image(tmp_path / "rgbir/4_Ortho_RGBIR/top_potsdam_2_10_RGBIR.tif")
+    assert rgbir.shape == (256, 256, 4) and np.array_equal(rgbir[..., :3], rgb)
+    index = potsdam.colour_to_index(read_image(tmp_path / "rgbir/5_Labels_all/top_potsdam_2_10_label.tif"))
+    vegetation, impervious = np.isin(index, [2, 3]), index == 0
+    assert rgbir[..., 3][vegetation].mean() > rgbir[..., 3][impervious].mean() + 30  # NIR: vegetation is bright
+    assert not (tmp_path / "rgbir/2_Ortho_RGB").exists()

@@ -2,21 +2,45 @@
 
 Outputs are written under a temporary sibling name and renamed into place only when complete, so an interrupted job
 never leaves a half-written output that a rerun (or Snakemake) would mistake for a finished one.
+
+The temporary names are created with the modes of a normal write (0666 for files, 0777 for folders, which the kernel
+reduces by the umask and any default ACL), not tempfile's private 0600/0700: the rename keeps the mode, and prepared
+data on a group's shared filesystem must be readable by the group as any other file written there.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import secrets
 import shutil
-import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
 import numpy as np
 
 from rsfm.errors import DataError
+
+
+def _unique_sibling(parent: Path, prefix: str, create: Callable[[Path], None]) -> Path:
+    """Create ``parent/<prefix><random>`` with ``create`` (which must fail with FileExistsError on a clash)."""
+    for _ in range(100):
+        candidate = parent / f"{prefix}{secrets.token_hex(4)}"
+        try:
+            create(candidate)
+        except FileExistsError:
+            continue
+        return candidate
+    raise FileExistsError(f"could not create a temporary name {prefix}* in {parent}: 100 names were taken")
+
+
+def _new_file(path: Path) -> None:
+    os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))  # the mode a plain open() gives
+
+
+def _new_dir(path: Path) -> None:
+    os.mkdir(path, 0o777)  # the mode a plain mkdir gives
 
 
 @contextlib.contextmanager
@@ -27,7 +51,7 @@ def atomic_dir(path: str | os.PathLike[str], *, overwrite: bool = True) -> Itera
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.tmp-", dir=path.parent))
+    tmp = _unique_sibling(path.parent, f".{path.name}.tmp-", _new_dir)
     try:
         yield tmp
     except BaseException:
@@ -38,7 +62,7 @@ def atomic_dir(path: str | os.PathLike[str], *, overwrite: bool = True) -> Itera
             shutil.rmtree(tmp, ignore_errors=True)
             raise FileExistsError(f"{path} already exists")
         # Move the old output aside first so the swap is a rename, then drop it.
-        old = Path(tempfile.mkdtemp(prefix=f".{path.name}.old-", dir=path.parent))
+        old = _unique_sibling(path.parent, f".{path.name}.old-", _new_dir)
         os.replace(path, old / path.name)
         os.replace(tmp, path)
         shutil.rmtree(old, ignore_errors=True)
@@ -51,9 +75,7 @@ def atomic_write(path: str | os.PathLike[str], mode: str = "w", **open_kwargs: A
     """Open a temporary file next to ``path`` for writing; rename it to ``path`` when the block succeeds."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.tmp-", dir=path.parent)
-    os.close(fd)
-    tmp = Path(tmp_name)
+    tmp = _unique_sibling(path.parent, f".{path.name}.tmp-", _new_file)
     try:
         with open(tmp, mode, **open_kwargs) as handle:
             yield handle
@@ -69,7 +91,7 @@ def read_image(path: str | os.PathLike[str], *, mode: str | None = None) -> np.n
     """Read an image (PNG, JPEG, TIFF, ...) into a numpy array (H, W[, C]).
 
     Raises DataError naming the file when it is missing, truncated or not an image. ``mode`` converts with PIL
-    (e.g. ``"RGB"``); TIFFs that PIL cannot decode are read with tifffile.
+    (e.g. ``"RGB"``); TIFFs that PIL cannot decode, or whose extra bands (NIR) it would drop, are read with tifffile.
     """
     from PIL import Image, UnidentifiedImageError
 
@@ -79,6 +101,10 @@ def read_image(path: str | os.PathLike[str], *, mode: str | None = None) -> np.n
     Image.MAX_IMAGE_PIXELS = None  # RS scenes (DOTA, Potsdam) are legitimately huge
     try:
         with Image.open(path) as image:
+            # PIL reads a TIFF with an "unspecified" extra sample (an RGB+NIR tile as GDAL writes it) as RGB alone
+            dropped = image.format == "TIFF" and image.tag_v2.get(277, 1) > len(image.getbands())
+            if mode is None and dropped:
+                return _read_all_samples(path)
             if mode is not None and image.mode != mode:
                 image = image.convert(mode)
             return np.asarray(image).copy()
@@ -94,6 +120,18 @@ def read_image(path: str | os.PathLike[str], *, mode: str | None = None) -> np.n
             f"cannot read image {path} ({pil_error}): the file is truncated or not an image; "
             f"delete it and re-extract or re-download the dataset"
         ) from pil_error
+
+
+def _read_all_samples(path: Path) -> np.ndarray:
+    import tifffile
+
+    try:
+        return tifffile.imread(path)
+    except Exception as error:
+        raise DataError(
+            f"cannot read all bands of {path} ({error}); if it names a compression, install the `imagecodecs` "
+            "package into the environment, else the file is truncated: re-extract or re-download the dataset"
+        ) from error
 
 
 def write_image(path: str | os.PathLike[str], array: np.ndarray, *, atomic: bool = True, **save_kwargs: Any) -> None:

@@ -570,6 +570,73 @@ def dota_layout_from_extracted(
     return {split: Path(out_root) / split for split in plan}
 
 
+_DIOR_R_ANNOTATIONS = "Annotations/Oriented Bounding Boxes"
+_DIOR_R_LISTS = "ImageSets/Main"
+_SHOWN = 5  # names shown per kind of problem; the rest are counted
+
+
+def _dior_r_image_folder(split: str) -> str:
+    return "JPEGImages-test" if split == "test" else "JPEGImages-trainval"
+
+
+def _some(names: list[str]) -> str:
+    return ", ".join(names[:_SHOWN]) + (f" and {len(names) - _SHOWN} more" if len(names) > _SHOWN else "")
+
+
+def _dior_r_plan(root: Path, splits: Sequence[str]) -> dict[str, list[tuple[str, Path, Path]]]:
+    """The (id, image, xml) of every listed image per split; one DataError naming every missing part otherwise:
+    folders, image lists, images listed but absent and annotations, so one fix-and-rerun is enough."""
+    annotations = root / _DIOR_R_ANNOTATIONS
+    folders = [_DIOR_R_LISTS, _DIOR_R_ANNOTATIONS, *dict.fromkeys(_dior_r_image_folder(s) for s in splits)]
+    absent_folders = {folder: 0 for folder in folders if not (root / folder).is_dir()}  # -> images listed in it
+    lists, images, xmls, listed = [], {}, [], 0
+    plan: dict[str, list[tuple[str, Path, Path]]] = {}
+    for split in splits:
+        list_file = root / _DIOR_R_LISTS / f"{split}.txt"
+        if not list_file.is_file():
+            if _DIOR_R_LISTS not in absent_folders:
+                lists.append(f"{_DIOR_R_LISTS}/{split}.txt")
+            continue
+        folder = _dior_r_image_folder(split)
+        ids = list_file.read_text(encoding="utf-8").split()
+        listed += len(ids)
+        plan[split] = [(i, root / folder / f"{i}.jpg", annotations / f"{i}.xml") for i in ids]
+        if folder in absent_folders:
+            absent_folders[folder] += len(ids)
+        else:
+            images[split] = [f"{folder}/{i}.jpg" for i, image, _ in plan[split] if not image.is_file()]
+        if _DIOR_R_ANNOTATIONS not in absent_folders:
+            xmls += [xml.name for _, _, xml in plan[split] if not xml.is_file()]
+    problems = []
+    if absent_folders:
+        problems.append(
+            "folders missing: "
+            + ", ".join(f"{f} (for {n:,} listed images)" if n else f for f, n in absent_folders.items())
+        )
+    if lists:
+        problems.append(f"image lists missing: {', '.join(lists)}")
+    problems += [
+        f"images listed in {_DIOR_R_LISTS}/{split}.txt but absent: {len(names):,} of {len(plan[split]):,} "
+        f"({_some(names)})"
+        for split, names in images.items()
+        if names
+    ]
+    if xmls:
+        problems.append(f"annotations missing from {_DIOR_R_ANNOTATIONS}: {len(xmls):,} of {listed:,} ({_some(xmls)})")
+    if problems:
+        # Each part comes from the release archive named by its folder's first part (Annotations.zip: Annotations/).
+        parts = [*absent_folders, *(_dior_r_image_folder(split) for split, names in images.items() if names)]
+        parts += ([_DIOR_R_LISTS] if lists else []) + ([_DIOR_R_ANNOTATIONS] if xmls else [])
+        archives = dict.fromkeys(f"{part.split('/')[0]}.zip" for part in parts)
+        raise DataError(
+            f"DIOR-R at {root} is incomplete; nothing was written:\n  "
+            + "\n  ".join(problems)
+            + f"\n  Extract the missing parts from {', '.join(archives)} of the release there, or point `path:` of "
+            "data.datasets.dior_r at the folder that holds them all"
+        )
+    return plan
+
+
 def convert_dior_r(
     extracted_root: str | Path, out_root: str | Path, *, splits: Sequence[str] = ("train", "val", "test")
 ) -> dict[str, int]:
@@ -578,28 +645,10 @@ def convert_dior_r(
     Reads ``ImageSets/Main/<split>.txt``; images come from ``JPEGImages-trainval`` (train, val) or
     ``JPEGImages-test`` (test), hard-linked when possible; labels from ``Annotations/Oriented Bounding Boxes/<id>.xml``.
     Class names are lower-cased as mmrotate's DIOR dataset does (the release writes e.g. ``Expressway-Service-area``).
-    Missing files are reported together in one DataError and nothing is written. Returns {split: images}. The result
-    is split like DOTA, by :func:`split_dataset` (800 x 800 images: size 800 gives one window per image).
+    Every missing part is reported together in one DataError and nothing is written. Returns {split: images}. The
+    result is split like DOTA, by :func:`split_dataset` (800 x 800 images: size 800 gives one window per image).
     """
-    extracted_root = Path(extracted_root)
-    annotations = extracted_root / "Annotations" / "Oriented Bounding Boxes"
-    plan: dict[str, list[tuple[str, Path, Path]]] = {}
-    missing: list[str] = []
-    for split in splits:
-        list_file = extracted_root / "ImageSets" / "Main" / f"{split}.txt"
-        if not list_file.is_file():
-            missing.append(str(list_file))
-            continue
-        image_dir = extracted_root / ("JPEGImages-test" if split == "test" else "JPEGImages-trainval")
-        entries = []
-        for image_id in list_file.read_text(encoding="utf-8").split():
-            image, xml = image_dir / f"{image_id}.jpg", annotations / f"{image_id}.xml"
-            missing += [str(path) for path in (image, xml) if not path.is_file()]
-            entries.append((image_id, image, xml))
-        plan[split] = entries
-    if missing:
-        shown = ", ".join(missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
-        raise DataError(f"DIOR-R at {extracted_root} is incomplete: missing {shown}")
+    plan = _dior_r_plan(Path(extracted_root), splits)
     with atomic_dir(out_root) as tmp:
         for split, entries in plan.items():
             (tmp / split / "images").mkdir(parents=True)

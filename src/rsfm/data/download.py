@@ -15,6 +15,7 @@ import logging
 import lzma
 import posixpath
 import re
+import shlex
 import sys
 import tarfile
 import time
@@ -71,7 +72,8 @@ def verify_file(
     if problem := _mismatch(path, size, md5, sha256):
         raise ChecksumError(
             f"{path.name}: {problem}; the file is incomplete, corrupt or a different release: delete {path} and "
-            f"re-run to download it again"
+            f"re-run to download it again, or extract a copy yourself and set `source: extracted` with `path:` for "
+            "its dataset"
         )
 
 
@@ -204,34 +206,99 @@ def _manual_message(spec: DatasetSpec, folder: Path, missing: list[RemoteFile], 
     )
 
 
+def _mismatches(spec: DatasetSpec, folder: Path) -> list[tuple[RemoteFile, str]]:
+    """Every release file of ``spec`` present in ``folder`` that differs from the registry, with what differs."""
+    return [
+        (remote, problem)
+        for remote in spec.files
+        if (folder / remote.name).is_file()
+        and (problem := _mismatch(folder / remote.name, remote.size, remote.md5, remote.sha256))
+    ]
+
+
+def _ways_out(spec: DatasetSpec, folder: Path, files: list[RemoteFile], *, deleted: bool) -> str:
+    """Both ways past release files that do not match: the official files again, or one's own extracted copy."""
+    if spec.manual:
+        again = (
+            f"download them again from {spec.homepage} (see `rsfm datasets --show {spec.name}`), put them at the "
+            f"same paths in {folder} and run the same command again"
+        )
+    else:
+        paths = " ".join(shlex.quote(str(folder / f.name)) for f in files)
+        delete = "" if deleted else f"delete them (rm {paths}) and "
+        urls = "".join(f"\n       {f.name}: {f.url}" for f in files)
+        again = (
+            f"{delete}run the same command again, which downloads them from:{urls}\n     On a node without network, "
+            f"download them on a machine that has it and put them at the same paths in {folder} instead: files "
+            "already there are verified, not downloaded"
+        )
+    return (
+        "  Two ways out:\n"
+        f"  1. Fetch the official files again: {again}.\n"
+        "  2. Or use a copy you extracted yourself (a repacked or mirrored archive never matches the official "
+        f"checksums): unpack the release into a folder and set `source: extracted` with `path:` to it for "
+        f"data.datasets.{spec.name}; it is then read from there, not downloaded or checked against the registry."
+    )
+
+
+def _mismatch_error(
+    spec: DatasetSpec, folder: Path, bad: list[tuple[RemoteFile, str]], missing: list[RemoteFile]
+) -> ChecksumError:
+    listed = "".join(f"\n    {remote.name}: {problem}" for remote, problem in bad)
+    also = f"\n  Also missing: {', '.join(f.name for f in missing)}" if missing else ""
+    return ChecksumError(
+        f"{spec.title} ({spec.name}): {len(bad)} of its {len(spec.files)} release files in {folder} do not match "
+        f"the registry (incomplete, corrupt or another release):{listed}{also}\n"
+        + _ways_out(spec, folder, [remote for remote, _ in bad], deleted=False)
+    )
+
+
 def fetch_dataset(spec: DatasetSpec, archive_dir: str | Path, *, progress: bool = True) -> list[Path]:
     """Make every release file of ``spec`` present and verified in ``archive_dir``; returns their paths.
 
-    Automatic specs download what is missing (verified files are kept). Manual specs raise ManualDownloadRequired
-    saying where to get the files and where to put them, until every file is there.
+    Every file already there is checked first, and all that differ from the registry are named in one ChecksumError
+    (nothing is deleted or downloaded then). Automatic specs then download what is missing; manual specs raise
+    ManualDownloadRequired saying where to get the files and where to put them, until every file is there.
     """
     folder = Path(archive_dir).resolve()
     folder.mkdir(parents=True, exist_ok=True)
-    if spec.manual:
-        missing = [f for f in spec.files if not (folder / f.name).is_file()]
-        if missing:
-            present = [f for f in spec.files if f not in missing]
-            raise ManualDownloadRequired(_manual_message(spec, folder, missing, present))
-    paths = []
-    for remote in spec.files:
-        dest = folder / remote.name
-        if spec.manual:
-            if problem := _mismatch(dest, remote.size, remote.md5, remote.sha256):
-                raise ChecksumError(
-                    f"{dest}: {problem}; the file is incomplete, corrupt or not the official release: download it "
-                    f"again from {spec.homepage} and re-run. (A repacked or mirrored copy differs from the official "
-                    f"file: extract it yourself and set `source: extracted` and `path:` for {spec.name}.)"
-                )
-        else:
-            assert remote.url is not None  # DatasetSpec guarantees a url for every file of an automatic spec
-            download_file(remote.url, dest, size=remote.size, md5=remote.md5, sha256=remote.sha256, progress=progress)
-        paths.append(dest)
-    return paths
+    missing = [f for f in spec.files if not (folder / f.name).is_file()]
+    if bad := _mismatches(spec, folder):
+        raise _mismatch_error(spec, folder, bad, missing if spec.manual else [])
+    if spec.manual and missing:
+        present = [f for f in spec.files if f not in missing]
+        raise ManualDownloadRequired(_manual_message(spec, folder, missing, present))
+    failed: list[tuple[RemoteFile, ChecksumError]] = []
+    for remote in missing:
+        assert remote.url is not None  # DatasetSpec guarantees a url for every file of an automatic spec
+        try:
+            download_file(remote.url, folder / remote.name, size=remote.size, md5=remote.md5, sha256=remote.sha256,
+                          progress=progress)  # fmt: skip
+        except ChecksumError as error:  # go on: the other files may be fine, and every problem is named at once
+            failed.append((remote, error))
+    if failed:
+        listed = "".join(f"\n    {error}" for _, error in failed)
+        raise ChecksumError(
+            f"{spec.title} ({spec.name}): {len(failed)} of its {len(spec.files)} release files did not match the "
+            f"registry when downloaded and were deleted (if this repeats, the host's files differ from the registry "
+            f"entry):{listed}\n" + _ways_out(spec, folder, [remote for remote, _ in failed], deleted=True)
+        )
+    return [folder / remote.name for remote in spec.files]
+
+
+def check_release(spec: DatasetSpec, archive_dir: str | Path) -> list[Path]:
+    """Re-check every release file of ``spec`` in ``archive_dir``: one DataError naming all missing files, or one
+    ChecksumError naming all that differ from the registry. Returns their paths."""
+    folder = Path(archive_dir).resolve()
+    missing = [f for f in spec.files if not (folder / f.name).is_file()]
+    if missing:
+        raise DataError(
+            f"{spec.title} ({spec.name}): {', '.join(f.name for f in missing)} missing from {folder}: rerun the "
+            f"download rule for {spec.name} (e.g. `snakemake --forcerun download`)"
+        )
+    if bad := _mismatches(spec, folder):
+        raise _mismatch_error(spec, folder, bad, [])
+    return [folder / remote.name for remote in spec.files]
 
 
 def check_layout(spec: DatasetSpec, extracted_dir: str | Path) -> None:

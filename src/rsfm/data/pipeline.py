@@ -45,33 +45,35 @@ def final_stage(name: str) -> str:
 # --- raw data ------------------------------------------------------------------------------------------------------
 
 
-def download(name: str, archive_dir: str | Path, manifest: str | Path, *, progress: bool = True) -> list[Path]:
+def download(
+    name: str, settings: dict[str, Any], archive_dir: str | Path, manifest: str | Path, *, progress: bool = True
+) -> list[Path]:
+    """Fetch the release files that ``settings`` need: data.datasets.<name>, or the part of it that
+    :func:`rsfm.data.registry.release_settings` picks (what the rules pass)."""
     from rsfm.data.download import fetch_dataset
 
-    paths = fetch_dataset(get_dataset(name), archive_dir, progress=progress)
+    paths = fetch_dataset(get_dataset(name, settings), archive_dir, progress=progress)
     _write_json(manifest, {"dataset": name, "files": [{"name": p.name, "bytes": p.stat().st_size} for p in paths]})
     return paths
 
 
-def verify(name: str, archive_dir: str | Path, out: str | Path) -> None:
+def verify(name: str, settings: dict[str, Any], archive_dir: str | Path, out: str | Path) -> None:
     """Re-check every archive against the registry (catches later corruption and hand-placed files)."""
-    from rsfm.data.download import verify_file
+    from rsfm.data.download import check_release
 
-    spec = get_dataset(name)
-    records = []
-    for remote in spec.files:
-        path = Path(archive_dir) / remote.name
-        if not path.is_file():
-            raise DataError(f"{path} is missing: rerun the download rule for {name}")
-        verify_file(path, size=remote.size, md5=remote.md5, sha256=remote.sha256)
-        records.append({"name": remote.name, "bytes": path.stat().st_size, "md5": remote.md5, "sha256": remote.sha256})
+    spec = get_dataset(name, settings)
+    paths = check_release(spec, archive_dir)
+    records = [
+        {"name": remote.name, "bytes": path.stat().st_size, "md5": remote.md5, "sha256": remote.sha256}
+        for remote, path in zip(spec.files, paths, strict=True)
+    ]
     _write_json(out, {"dataset": name, "verified": records})
 
 
-def extract(name: str, archive_dir: str | Path, out_dir: str | Path) -> None:
+def extract(name: str, settings: dict[str, Any], archive_dir: str | Path, out_dir: str | Path) -> None:
     from rsfm.data.download import check_layout, extract_archives
 
-    spec = get_dataset(name)
+    spec = get_dataset(name, settings)
     extract_archives([Path(archive_dir) / remote.name for remote in spec.files], out_dir)
     check_layout(spec, out_dir)
 
@@ -97,7 +99,9 @@ def synthesize(name: str, dataset_cfg: dict[str, Any], out_dir: str | Path) -> d
     if spec.kind == "dior_r":
         return synthetic.write_dior_r_like(out_dir, seed=seed, **options)
     if spec.kind == "potsdam":
-        return synthetic.write_potsdam_like(out_dir, tiles=dataset_cfg["splits"], seed=seed, **options)
+        return synthetic.write_potsdam_like(
+            out_dir, tiles=dataset_cfg["splits"], seed=seed, imagery=dataset_cfg["imagery"], **options
+        )
     if spec.kind == "loveda":
         return synthetic.write_loveda_like(out_dir, seed=seed, **options)
     if spec.kind == "class_folders":
@@ -130,7 +134,8 @@ def convert(
     elif spec.kind == "dior_r":
         dota_split.convert_dior_r(extracted, out_dir)
     elif spec.kind == "potsdam":
-        tiles = potsdam.find_tiles(extracted, dataset_cfg["splits"], dataset_cfg["labels"])
+        potsdam.band_positions(dataset_cfg["imagery"], dataset_cfg["bands"])  # a band the imagery lacks fails here
+        tiles = potsdam.find_tiles(extracted, dataset_cfg["splits"], dataset_cfg["labels"], dataset_cfg["imagery"])
         frame = pd.DataFrame(
             [{"tile": t.tile_id, "split": t.split, "image": os.path.relpath(t.image, extracted),
               "label": os.path.relpath(t.label, extracted)} for t in tiles]
@@ -184,14 +189,16 @@ def tile(name: str, dataset_cfg: dict[str, Any], prepared: str | Path, out_dir: 
     elif spec.kind == "potsdam":
         tiles_csv = pd.read_csv(prepared / "tiles.csv")
         image_root = prepared / json.loads((prepared / "meta.json").read_text())["image_root"]
+        imagery = dataset_cfg["imagery"]
         tiles = [
-            potsdam.PotsdamTile(row.tile, row.split, image_root / row.image, image_root / row.label)
+            potsdam.PotsdamTile(row.tile, row.split, image_root / row.image, image_root / row.label, imagery)
             for row in tiles_csv.itertuples()
         ]
         crop = dataset_cfg["crop"]
         potsdam.crop_dataset(
-            tiles, out_dir, size=crop["size"], stride=crop["stride"], clutter=dataset_cfg["clutter"], workers=workers
-        )
+            tiles, out_dir, size=crop["size"], stride=crop["stride"], clutter=dataset_cfg["clutter"],
+            bands=dataset_cfg["bands"], workers=workers,
+        )  # fmt: skip
     elif spec.kind == "millionaid":
         image_root = prepared / json.loads((prepared / "meta.json").read_text())["image_root"]
         shards = dataset_cfg["shards"]

@@ -10,11 +10,16 @@ eroded labels (``5_Labels_all_noBoundary``) are object boundaries and become 255
 six classes and reports OA/mF1 on the five foreground classes; the evaluation stage applies that convention.
 Because indices start at 0 with 255 as ignore, mmseg's ``PotsdamDataset`` must be used with
 ``reduce_zero_label=False`` (its default assumes mmseg's converter, which writes boundaries as 0 and classes as 1..6).
+
+The image tiles come from one ortho product of the release (``imagery``: RGB, IRRG or the 4-band RGBIR, see
+:data:`rsfm.data.registry.POTSDAM_IMAGERY`); ``bands`` picks three of its bands, in the order written to the crops'
+PNG channels (R, G, B by default; e.g. IR, R, G for the false-colour input common in the literature).
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,7 +28,8 @@ import pandas as pd
 
 from rsfm.data.dota_split import sliding_windows
 from rsfm.data.parallel import parallel_map
-from rsfm.errors import DataError
+from rsfm.data.registry import POTSDAM_IMAGERY, POTSDAM_LABELS, PotsdamPart, potsdam_part
+from rsfm.errors import ConfigError, DataError
 from rsfm.io import atomic_dir, atomic_write, read_image, write_image
 
 CLASSES = ("impervious_surface", "building", "low_vegetation", "tree", "car", "clutter")
@@ -34,7 +40,8 @@ IGNORE_INDEX = 255
 # share a tile is most likely not a label raster at all (e.g. an RGB tile in the label folder).
 MAX_UNKNOWN_COLOUR_SHARE = 0.01
 
-_TILE_ID = re.compile(r"top_potsdam_(\d+_\d+)_(RGB|label|label_noBoundary)\.tif$")
+_SUFFIXES = "|".join(part.suffix for part in (*POTSDAM_IMAGERY.values(), *POTSDAM_LABELS.values()))
+_TILE_ID = re.compile(rf"top_potsdam_(\d+_\d+)_({_SUFFIXES})\.tif$")
 
 
 @dataclass(frozen=True)
@@ -43,33 +50,74 @@ class PotsdamTile:
     split: str
     image: Path
     label: Path
+    imagery: str = "RGB"  # the ortho product ``image`` belongs to: its bands' order in the file
 
 
-def find_tiles(extracted: str | Path, splits: dict[str, list[str]], labels: str = "eroded") -> list[PotsdamTile]:
-    """Locate the RGB and label TIFF of every configured tile id; DataError lists what is missing."""
+def band_positions(imagery: str, bands: Sequence[str]) -> tuple[int, ...]:
+    """The channels of an ``imagery`` tile holding ``bands``, in that order; ConfigError when one is not there."""
+    product = potsdam_part("imagery", imagery)
+    absent = [band for band in bands if band not in product.bands]
+    if absent:
+        having = " or ".join(
+            f"imagery: {key}" for key, part in POTSDAM_IMAGERY.items() if set(bands) <= set(part.bands)
+        )
+        raise ConfigError(
+            f"config key 'data.datasets.potsdam.bands': {', '.join(absent)} not in imagery {imagery} "
+            f"({product.archive} has {', '.join(product.bands)}); choose bands of it"
+            + (f", or set {having} (it has {', '.join(bands)})" if having else "")
+        )
+    return tuple(product.bands.index(band) for band in bands)
+
+
+def _alternatives(
+    found: dict[tuple[str, str], Path],
+    wanted: list[str],
+    key: str,
+    chosen: PotsdamPart,
+    choices: dict[str, PotsdamPart],
+) -> list[str]:
+    """The other settings of ``key`` whose tiles are all there when the chosen ones are not (an RGBIR-only folder)."""
+    if all((tile_id, chosen.suffix) in found for tile_id in wanted):
+        return []
+    return [
+        f"the {part.suffix} tiles of {part.archive} are there: to use them set data.datasets.potsdam.{key}: {choice}"
+        for choice, part in choices.items()
+        if all((tile_id, part.suffix) in found for tile_id in wanted)
+    ]
+
+
+def find_tiles(
+    extracted: str | Path, splits: dict[str, list[str]], labels: str = "eroded", imagery: str = "RGB"
+) -> list[PotsdamTile]:
+    """Locate the ``imagery`` and ``labels`` TIFF of every configured tile id; DataError lists what is missing."""
     extracted = Path(extracted)
+    image_part, label_part = potsdam_part("imagery", imagery), potsdam_part("labels", labels)
     found: dict[tuple[str, str], Path] = {}
     for path in extracted.rglob("top_potsdam_*.tif"):
         match = _TILE_ID.search(path.name)
         if match:
             found[(match.group(1), match.group(2))] = path
-    label_kind = "label_noBoundary" if labels == "eroded" else "label"
-    tiles, missing = [], []
+    tiles, missing, wanted = [], [], []
     for split, tile_ids in splits.items():
         for tile_id in tile_ids:
-            image, label = found.get((tile_id, "RGB")), found.get((tile_id, label_kind))
+            wanted.append(tile_id)
+            image, label = found.get((tile_id, image_part.suffix)), found.get((tile_id, label_part.suffix))
             if image is None:
-                missing.append(f"top_potsdam_{tile_id}_RGB.tif")
+                missing.append(f"top_potsdam_{tile_id}_{image_part.suffix}.tif")
             if label is None:
-                missing.append(f"top_potsdam_{tile_id}_{label_kind}.tif")
+                missing.append(f"top_potsdam_{tile_id}_{label_part.suffix}.tif")
             if image is not None and label is not None:
-                tiles.append(PotsdamTile(tile_id, split, image, label))
+                tiles.append(PotsdamTile(tile_id, split, image, label, imagery))
     if missing:
+        hints = _alternatives(found, wanted, "imagery", image_part, POTSDAM_IMAGERY) + _alternatives(
+            found, wanted, "labels", label_part, POTSDAM_LABELS
+        )
         raise DataError(
             f"Potsdam files missing under {extracted}: {', '.join(missing[:8])}"
             + (f" and {len(missing) - 8} more" if len(missing) > 8 else "")
-            + " (2_Ortho_RGB.zip and 5_Labels_all[_noBoundary].zip must be extracted there; check data.datasets."
-            "potsdam.splits for tile ids that the release does not have)"
+            + f" (extract {image_part.archive} for imagery: {imagery} and {label_part.archive} for labels: {labels} "
+            "there; check data.datasets.potsdam.splits for tile ids that the release does not have)"
+            + "".join(f"; {hint}" for hint in hints)
         )
     return tiles
 
@@ -97,9 +145,17 @@ def colour_to_index(label_rgb: np.ndarray, *, clutter: str = "class", source: st
     return index
 
 
-def _crop_tile(args: tuple[PotsdamTile, Path, int, int, str]) -> list[dict]:
-    tile, out_dir, size, stride, clutter = args
-    image = read_image(tile.image)[..., :3]
+def _crop_tile(args: tuple[PotsdamTile, Path, int, int, str, tuple[str, ...]]) -> list[dict]:
+    tile, out_dir, size, stride, clutter, bands = args
+    image = read_image(tile.image)
+    channels = 1 if image.ndim == 2 else image.shape[2]
+    if channels < len(POTSDAM_IMAGERY[tile.imagery].bands):
+        raise DataError(
+            f"{tile.image} has {channels} band(s), but {tile.imagery} tiles have "
+            f"{', '.join(POTSDAM_IMAGERY[tile.imagery].bands)}: the file is not from "
+            f"{POTSDAM_IMAGERY[tile.imagery].archive}; re-extract it or fix data.datasets.potsdam.imagery"
+        )
+    image = image[..., list(band_positions(tile.imagery, bands))]
     label = colour_to_index(read_image(tile.label), clutter=clutter, source=str(tile.label))
     if image.shape[:2] != label.shape:
         raise DataError(f"{tile.image} is {image.shape[:2]} but its label {tile.label} is {label.shape}")
@@ -126,18 +182,22 @@ def crop_dataset(
     size: int = 512,
     stride: int = 256,
     clutter: str = "class",
+    bands: Sequence[str] = ("R", "G", "B"),
     workers: int = 2,
 ) -> pd.DataFrame:
     """Cut every tile into ``size`` crops stepping by ``stride``; write the crops, ``index.csv`` and ``counts.csv``.
 
-    Written into a temporary folder renamed to ``out_dir`` at the end, so an interrupted run leaves nothing.
+    The crops are PNGs of ``bands`` of each tile's imagery, in that order. Written into a temporary folder renamed to
+    ``out_dir`` at the end, so an interrupted run leaves nothing.
     """
-    out_dir = Path(out_dir)
+    out_dir, bands = Path(out_dir), tuple(bands)
+    for imagery in {tile.imagery for tile in tiles}:  # a band the imagery lacks fails before any crop is cut
+        band_positions(imagery, bands)
     with atomic_dir(out_dir) as tmp:
         for split in {tile.split for tile in tiles}:
             (tmp / "img_dir" / split).mkdir(parents=True, exist_ok=True)
             (tmp / "ann_dir" / split).mkdir(parents=True, exist_ok=True)
-        jobs = [(tile, tmp, size, stride, clutter) for tile in tiles]
+        jobs = [(tile, tmp, size, stride, clutter, bands) for tile in tiles]
         records = [
             row for rows in parallel_map(_crop_tile, jobs, workers=workers, desc="potsdam crops") for row in rows
         ]

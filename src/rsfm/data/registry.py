@@ -9,14 +9,20 @@ Where the official host is gone or unreliable and a peer pins a byte-identical c
 and ``notes`` names the official one. Hosts that need a form, a login, Google Drive, Baidu or OneDrive are
 ``manual``: the download rule stops, says where to get the files and where to put them, and continues once they are
 there. ``layout`` entries are paths relative to the extracted folder; entries with ``*`` are glob patterns.
+
+Where the release files needed depend on the dataset's settings (Potsdam: which ortho product, which labels), the
+entry lists every file of the release and its ``select`` narrows it to those the settings need:
+``get_dataset(name, settings)`` is the entry the download, verify and extract steps work with.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any
 
 from rsfm.data.annotations import DIOR_R_CLASSES, DOTA_V2_CLASSES
-from rsfm.errors import DataError
+from rsfm.errors import ConfigError, DataError
 
 TASKS = ("pretraining", "detection", "segmentation", "classification")
 KINDS = ("millionaid", "dota", "dior_r", "potsdam", "loveda", "class_folders", "geobench")
@@ -48,10 +54,16 @@ class DatasetSpec:
     manual: bool = False
     manual_instructions: str = ""
     notes: str = ""
+    # The settings of data.datasets.<name> that decide which release files are needed, and the function narrowing
+    # the entry (files, layout, instructions) to them; none: every file is needed whatever the settings.
+    selected_by: tuple[str, ...] = ()
+    select: Callable[[DatasetSpec, Mapping[str, Any]], DatasetSpec] | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
         if self.task not in TASKS or self.kind not in KINDS:
             raise ValueError(f"{self.name}: task {self.task!r} / kind {self.kind!r} not in {TASKS} / {KINDS}")
+        if bool(self.selected_by) != (self.select is not None):
+            raise ValueError(f"{self.name}: `selected_by` and `select` go together")
         if not self.manual and any(f.url is None for f in self.files):
             raise ValueError(f"{self.name}: every file of an automatic download needs a url")
         if self.manual and not self.manual_instructions:
@@ -101,6 +113,72 @@ BIGEARTHNET_43_CLASSES = (
     "Intertidal flats", "Water courses", "Water bodies", "Coastal lagoons", "Estuaries", "Sea and ocean",
 )  # fmt: skip
 BRICK_KILN_CLASSES = ("not brick kiln", "brick kiln")  # as in GEO-Bench's brick_kiln converter
+
+
+@dataclass(frozen=True)
+class PotsdamPart:
+    """One archive of the ISPRS Potsdam release: its tiles are ``top_potsdam_<x>_<y>_<suffix>.tif``."""
+
+    archive: str
+    suffix: str
+    bands: tuple[str, ...] = ()  # imagery: the bands in the file's channel order
+
+    @property
+    def layout(self) -> str:
+        return f"**/top_potsdam_*_{self.suffix}.tif"
+
+
+# The ortho products (data.datasets.potsdam.imagery) and label sets (.labels) of the release: one of each is used.
+POTSDAM_IMAGERY: dict[str, PotsdamPart] = {
+    "RGB": PotsdamPart("2_Ortho_RGB.zip", "RGB", ("R", "G", "B")),
+    "IRRG": PotsdamPart("3_Ortho_IRRG.zip", "IRRG", ("IR", "R", "G")),
+    "RGBIR": PotsdamPart("4_Ortho_RGBIR.zip", "RGBIR", ("R", "G", "B", "IR")),
+}
+POTSDAM_LABELS: dict[str, PotsdamPart] = {
+    "eroded": PotsdamPart("5_Labels_all_noBoundary.zip", "label_noBoundary"),
+    "full": PotsdamPart("5_Labels_all.zip", "label"),
+}
+_POTSDAM_PARTS = (*POTSDAM_IMAGERY.values(), *POTSDAM_LABELS.values())
+
+
+def _potsdam_instructions(chosen: str = "") -> str:
+    imagery = ", ".join(f"{key}: {part.archive}" for key, part in POTSDAM_IMAGERY.items())
+    labels = ", ".join(f"{key}: {part.archive}" for key, part in POTSDAM_LABELS.items())
+    return (
+        "Potsdam is released after filling in the ISPRS data request form on the homepage. From the download link "
+        f"you receive take the ortho archive of the `imagery` setting of data.datasets.potsdam ({imagery}) and the "
+        f"label archive of its `labels` setting ({labels}){chosen}. (If the link gives one Potsdam.zip holding "
+        "these archives, unzip it and take them from there.)"
+    )
+
+
+def potsdam_part(key: str, value: Any) -> PotsdamPart:
+    """The part of the Potsdam release that setting ``key`` (imagery or labels) = ``value`` uses; ConfigError else."""
+    choices = {"imagery": POTSDAM_IMAGERY, "labels": POTSDAM_LABELS}[key]
+    if value not in choices:
+        raise ConfigError(f"config key 'data.datasets.potsdam.{key}': {value!r} is none of {', '.join(choices)}")
+    return choices[value]
+
+
+def _potsdam_release(spec: DatasetSpec, settings: Mapping[str, Any]) -> DatasetSpec:
+    """Potsdam narrowed to the ortho product of ``imagery`` and the label set of ``labels``."""
+    if unset := [key for key in spec.selected_by if key not in settings]:
+        raise ConfigError(
+            f"config keys {', '.join(f'data.datasets.potsdam.{k}' for k in unset)} are not set: pass the dataset's "
+            "config as validated (rsfm.config.validate_config fills in the schema's defaults)"
+        )
+    parts = (potsdam_part("imagery", settings["imagery"]), potsdam_part("labels", settings["labels"]))
+    chosen = (
+        f"; with imagery: {settings['imagery']} and labels: {settings['labels']} these are {parts[0].archive} and "
+        f"{parts[1].archive}"
+    )
+    return replace(
+        spec,
+        files=tuple(RemoteFile(part.archive) for part in parts),
+        layout=tuple(part.layout for part in parts),
+        manual_instructions=_potsdam_instructions(chosen),
+    )
+
 
 # The test masks of LoveDA are withheld (evaluated on its server).
 _LOVEDA_LAYOUT = (
@@ -207,24 +285,15 @@ _DATASETS = (
         license="ISPRS benchmark terms: research use, cite the benchmark, no redistribution",
         citation="Rottensteiner et al., The ISPRS benchmark on urban object classification and 3D building "
         "reconstruction, ISPRS Annals 2012",
-        files=(
-            RemoteFile("2_Ortho_RGB.zip"),
-            RemoteFile("5_Labels_all.zip"),
-            RemoteFile("5_Labels_all_noBoundary.zip"),
-        ),
+        files=tuple(RemoteFile(part.archive) for part in _POTSDAM_PARTS),
         # Globs: peers (torchgeo, mmseg's converter) find the label tifs at the top of their zips, not in a folder.
-        layout=(
-            "**/top_potsdam_*_RGB.tif",
-            "**/top_potsdam_*_label.tif",
-            "**/top_potsdam_*_label_noBoundary.tif",
-        ),
+        layout=tuple(part.layout for part in _POTSDAM_PARTS),
         classes=("impervious_surface", "building", "low_vegetation", "tree", "car", "clutter"),
         manual=True,
-        manual_instructions=(
-            "Potsdam is released after filling in the ISPRS data request form on the homepage; from the download "
-            "link you receive take 2_Ortho_RGB.zip, 5_Labels_all.zip and 5_Labels_all_noBoundary.zip."
-        ),
+        manual_instructions=_potsdam_instructions(),
         notes="38 tiles of 6000 x 6000 at 5 cm; 24 train / 14 test tiles in the usual split. No checksums published.",
+        selected_by=("imagery", "labels"),
+        select=_potsdam_release,
     ),
     DatasetSpec(
         name="loveda",
@@ -370,9 +439,22 @@ _DATASETS = (
 DATASETS: dict[str, DatasetSpec] = {spec.name: spec for spec in _DATASETS}
 
 
-def get_dataset(name: str) -> DatasetSpec:
-    """The registry entry for ``name``; DataError listing the known names otherwise."""
+def get_dataset(name: str, settings: Mapping[str, Any] | None = None) -> DatasetSpec:
+    """The registry entry for ``name``; DataError listing the known names otherwise.
+
+    With ``settings`` (data.datasets.<name>, or the part :func:`release_settings` picks), the entry narrowed to the
+    release files those settings need; without, the whole release.
+    """
     try:
-        return DATASETS[name]
+        spec = DATASETS[name]
     except KeyError:
         raise DataError(f"unknown dataset {name!r}; known datasets: {', '.join(DATASETS)}") from None
+    if settings is None or spec.select is None:
+        return spec
+    return spec.select(spec, settings)
+
+
+def release_settings(name: str, dataset_cfg: Mapping[str, Any]) -> dict[str, Any]:
+    """The settings of ``name`` that decide which release files are needed: what the download, verify and extract
+    rules are given (so changing, say, the crop size does not download or extract anything again)."""
+    return {key: dataset_cfg[key] for key in get_dataset(name).selected_by if key in dataset_cfg}

@@ -18,6 +18,7 @@ import numpy as np
 import tifffile
 
 from rsfm.data.annotations import DOTA_V2_CLASSES, DotaLabel, OrientedObject, write_dior_xml, write_dota_label
+from rsfm.data.registry import POTSDAM_IMAGERY, POTSDAM_LABELS
 from rsfm.data.synthetic import objects as obj
 from rsfm.data.synthetic.recipes import Recipe, class_recipe, default_gsd, detection_recipe, render
 from rsfm.data.synthetic.scene import (
@@ -207,26 +208,41 @@ def write_potsdam_like(
     seed: int = 0,
     *,
     gsd: float = 0.15,
+    imagery: str = "RGB",
 ) -> dict[str, int]:
-    """ISPRS Potsdam layout: ``2_Ortho_RGB/top_potsdam_<id>_RGB.tif`` (RGB uint8), ``5_Labels_all/
-    top_potsdam_<id>_label.tif`` (ISPRS colours) and ``5_Labels_all_noBoundary/top_potsdam_<id>_label_noBoundary.tif``
-    (boundaries eroded to black). ``tiles`` is the split -> tile ids mapping of the config (or a list of ids).
+    """ISPRS Potsdam layout: the ortho tiles of ``imagery`` (``2_Ortho_RGB/top_potsdam_<id>_RGB.tif``, RGB uint8;
+    ``3_Ortho_IRRG/..._IRRG.tif``, IR-R-G; ``4_Ortho_RGBIR/..._RGBIR.tif``, R-G-B-IR with the IR as an unspecified
+    extra sample, as GDAL writes it), ``5_Labels_all/top_potsdam_<id>_label.tif`` (ISPRS colours) and
+    ``5_Labels_all_noBoundary/top_potsdam_<id>_label_noBoundary.tif`` (boundaries eroded to black). ``tiles`` is the
+    split -> tile ids mapping of the config (or a list of ids).
 
     The real tiles are 6000 x 6000 at 5 cm; the synthetic ones default to 1200 pixels at 15 cm, so a tile still shows
-    a few blocks of a suburb: streets, houses, gardens, trees, parked and driving cars, some clutter.
+    a few blocks of a suburb: streets, houses, gardens, trees, parked and driving cars, some clutter. The IR band is
+    the covers' near-infrared signature (vegetation bright, water dark) modulated by the rendering.
     """
+    if imagery not in POTSDAM_IMAGERY:
+        raise ConfigError(f"Potsdam imagery {imagery!r} is none of {', '.join(POTSDAM_IMAGERY)}")
+    product = POTSDAM_IMAGERY[imagery]
+    full, eroded = POTSDAM_LABELS["full"], POTSDAM_LABELS["eroded"]
+    ortho, full_dir, eroded_dir = (part.archive.removesuffix(".zip") for part in (product, full, eroded))
     tile_ids = [t for ids in tiles.values() for t in ids] if isinstance(tiles, Mapping) else list(tiles)
     with atomic_dir(root) as tmp:
-        for folder in ("2_Ortho_RGB", "5_Labels_all", "5_Labels_all_noBoundary"):
+        for folder in (ortho, full_dir, eroded_dir):
             (tmp / folder).mkdir()
         for tile_id in tile_ids:
             rng = _image_rng(seed, zlib.crc32(str(tile_id).encode()))
             scene = render(rng, tile_size, tile_size, POTSDAM_SCENE, gsd)
             label = potsdam_label(scene.cover, scene.object_mask)
-            tifffile.imwrite(tmp / "2_Ortho_RGB" / f"top_potsdam_{tile_id}_RGB.tif", scene.image, photometric="rgb")
-            tifffile.imwrite(tmp / "5_Labels_all" / f"top_potsdam_{tile_id}_label.tif", label, photometric="rgb")
-            tifffile.imwrite(tmp / "5_Labels_all_noBoundary" / f"top_potsdam_{tile_id}_label_noBoundary.tif",
-                             erode_boundaries(label), photometric="rgb")  # fmt: skip
+            bands = {"R": scene.image[..., 0], "G": scene.image[..., 1], "B": scene.image[..., 2]}
+            if "IR" in product.bands:  # drawn only then, so the RGB tiles stay what they were for a seed
+                nir = band_values("08 - NIR", scene.cover, scene.image, rng)
+                bands["IR"] = np.clip(nir / 16, 0, 255).astype(np.uint8)  # reflectance x 10000 -> 8 bit
+            extra = {"extrasamples": ["unspecified"]} if len(product.bands) > 3 else {}
+            tifffile.imwrite(tmp / ortho / f"top_potsdam_{tile_id}_{product.suffix}.tif",
+                             np.dstack([bands[b] for b in product.bands]), photometric="rgb", **extra)  # fmt: skip
+            tifffile.imwrite(tmp / full_dir / f"top_potsdam_{tile_id}_{full.suffix}.tif", label, photometric="rgb")
+            tifffile.imwrite(tmp / eroded_dir / f"top_potsdam_{tile_id}_{eroded.suffix}.tif", erode_boundaries(label),
+                             photometric="rgb")  # fmt: skip
     return {"tiles": len(tile_ids)}
 
 
