@@ -146,6 +146,11 @@ MALFORMED = {
     "out of range": ("pretrain/mask_ratio", 1.5, "'pretrain.mask_ratio': 1.5 is greater than or equal to"),
     "width out of range": ("slimming/widths", [0.5, 1.0, 1.5], "'slimming.widths.2': 1.5 is greater than"),
     "unknown size": ("pretrain/sizes", ["vit_tiny12x2"], "'pretrain.sizes.0' must be one of"),
+    "bands the imagery lacks": (
+        "data/datasets/potsdam/bands",
+        ["IR", "R", "G"],
+        "'data.datasets.potsdam.bands': IR not in imagery RGB",
+    ),
     "bad choice": ("data/datasets/potsdam/clutter", "drop", "clutter' must be one of 'class', 'ignore', got 'drop'"),
     "gap not below size": ("data/datasets/dota_v2/tiling/gap", 1024, "tiling.gap' (1024) must be smaller than size"),
     "warm-up past the end": (

@@ -111,8 +111,10 @@ def _datasets(config: Mapping[str, Any]) -> Iterator[str]:
                 yield f"config key '{key}.path' is required with source 'extracted' (the extracted folder)"
             elif not Path(dataset["path"]).expanduser().is_dir():
                 yield f"config key '{key}.path': folder {dataset['path']!r} does not exist"
-        if name == "potsdam" and not any(dataset.get("splits", {}).values()):
-            yield f"config key '{key}.splits' must list the tile ids of at least one split"
+        if name == "potsdam":
+            if not any(dataset.get("splits", {}).values()):
+                yield f"config key '{key}.splits' must list the tile ids of at least one split"
+            yield from _potsdam_bands(dataset)
         if "split" in dataset:
             split = dataset["split"]
             total = split.get("train", 0) + split.get("val", 0) + split.get("test", 0)
@@ -124,6 +126,15 @@ def _datasets(config: Mapping[str, Any]) -> Iterator[str]:
         crop = dataset.get("crop")
         if crop and crop["stride"] > crop["size"]:
             yield f"config key '{key}.crop.stride' ({crop['stride']}) must not exceed size (gaps)"
+
+
+def _potsdam_bands(dataset: Mapping[str, Any]) -> Iterator[str]:
+    from rsfm.data.potsdam import band_positions
+
+    try:
+        band_positions(dataset.get("imagery", "RGB"), dataset.get("bands", ["R", "G", "B"]))
+    except ConfigError as error:
+        yield str(error)
 
 
 def _launches(config: Mapping[str, Any]) -> Iterator[str]:
