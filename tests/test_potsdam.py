@@ -191,7 +191,9 @@ def test_bands_the_imagery_lacks_fail_before_anything_is_written(tmp_path):
         "config key 'data.datasets.potsdam.bands': B not in imagery IRRG (3_Ortho_IRRG.zip has IR, R, G); choose "
         "bands of it, or set imagery: RGB or imagery: RGBIR (it has R, G, B)"
     )
-    cfg = _config({"imagery": "RGB", "bands": ["IR", "R", "G"], "splits": {"train": ["2_10"]}})
+    with pytest.raises(ConfigError, match="IR not in imagery RGB"):  # named when the config is read
+        _config({"imagery": "RGB", "bands": ["IR", "R", "G"], "splits": {"train": ["2_10"]}})
+    cfg = {**_config({"imagery": "RGB", "splits": {"train": ["2_10"]}}), "bands": ["IR", "R", "G"]}
     (tmp_path / "extracted").mkdir()
     with pytest.raises(ConfigError, match="IR not in imagery RGB"):
         pipeline.convert("potsdam", cfg, tmp_path / "extracted", tmp_path / "prepared", workers=1)
