@@ -13,18 +13,17 @@ folder can move as a whole.
 from __future__ import annotations
 
 import ast
-import io
 import json
 import os
-import pickle
 import zlib
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from rsfm.data import geobench_pickle
 from rsfm.errors import DataError
 from rsfm.io import atomic_dir, atomic_write
 
@@ -150,38 +149,40 @@ def prepare_class_folders(
 # --- GEO-Bench -------------------------------------------------------------------------------------------------------
 
 
-class _Record:
-    """Stand-in for GEO-Bench's pickled classes (BandInfo, SpectralBand, ...): keeps their state as attributes, so
-    samples can be read without installing geobench and without executing code from the pickle."""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        self.__dict__.update(kwargs)
-
-    def __setstate__(self, state: Any) -> None:
-        if isinstance(state, tuple) and len(state) == 2:  # (dict, slots) from __reduce_ex__
-            state = {**(state[0] or {}), **(state[1] or {})}
-        if isinstance(state, dict):
-            self.__dict__.update(state)
-
-
-class _GeoBenchUnpickler(pickle.Unpickler):
-    _SAFE: ClassVar[frozenset[tuple[str, str]]] = frozenset(
-        ("builtins", n) for n in ("dict", "list", "tuple", "set", "frozenset", "int", "float", "str", "bytes")
-    )
-
-    def find_class(self, module: str, name: str) -> Any:
-        if (module, name) in self._SAFE:
-            return super().find_class(module, name)
-        if module in {"datetime", "collections", "copyreg", "_codecs"} or module.startswith("numpy"):
-            return super().find_class(module, name)
-        # geobench's own classes, rasterio's CRS/Affine, enums: their state is kept, their code is never run.
-        return type(name, (_Record,), {})
-
-
 def read_geobench_attrs(handle: Any) -> dict[str, Any]:
-    raw = handle.attrs["pickle"]
-    raw = raw.decode() if isinstance(raw, bytes) else raw
-    return _GeoBenchUnpickler(io.BytesIO(ast.literal_eval(raw))).load()
+    """The metadata of an open GEO-Bench sample (``attrs["pickle"]``), read without executing anything from it.
+
+    The label and ``bands_order`` exist only in this pickle; see :mod:`rsfm.data.geobench_pickle` for what it accepts.
+    """
+    path = getattr(handle, "filename", "<GEO-Bench sample>")
+    raw = handle.attrs.get("pickle")
+    if raw is None:
+        raise DataError(f"GEO-Bench sample {path} has no 'pickle' attribute: re-extract the task archive")
+    raw = raw.decode("latin-1") if isinstance(raw, bytes) else raw
+    limit = 4 * geobench_pickle.MAX_PICKLE_BYTES + 3  # str(bytes) spells a byte in at most 4 characters
+    if not isinstance(raw, str) or len(raw) > limit:
+        size = f"{len(raw)} characters" if isinstance(raw, str) else type(raw).__name__
+        raise DataError(
+            f"GEO-Bench sample {path}: its 'pickle' attribute is {size}, not a bytes literal of at most {limit}: the "
+            "file is damaged or not a GEO-Bench sample; delete it and re-extract the archive"
+        )
+    try:
+        data = ast.literal_eval(raw) if raw[:2] in ("b'", 'b"') else None
+        if not isinstance(data, bytes):
+            raise ValueError("the 'pickle' attribute is not a bytes literal")
+        attrs = geobench_pickle.loads(data)
+    except geobench_pickle.UnsafePickle as error:
+        raise DataError(
+            f"GEO-Bench sample {path}: refusing to unpickle {error}: GEO-Bench never writes it, so this file was not "
+            "written by GEO-Bench and may be malicious. Delete it and re-extract the official archive."
+        ) from None
+    except Exception as error:  # a damaged pickle can fail in many ways; none of them ran code from it
+        raise DataError(f"cannot read the metadata of GEO-Bench sample {path} ({type(error).__name__}: {error}): "
+                        "the file is damaged; re-extract the task archive") from error  # fmt: skip
+    if not isinstance(attrs, dict):
+        raise DataError(f"GEO-Bench sample {path}: its metadata is a {type(attrs).__name__}, not a dict: re-extract "
+                        "the task archive")  # fmt: skip
+    return attrs
 
 
 def read_geobench_sample(path: str | Path, bands: Sequence[str] | None = None) -> tuple[np.ndarray, list[str], Any]:
@@ -203,7 +204,7 @@ def read_geobench_sample(path: str | Path, bands: Sequence[str] | None = None) -
             label = attrs.get("label")
             if label is None and "label" in handle:
                 label = np.asarray(handle["label"])
-    except (OSError, KeyError, SyntaxError, ValueError, pickle.UnpicklingError) as error:
+    except (OSError, KeyError, ValueError) as error:
         raise DataError(f"cannot read GEO-Bench sample {path} ({error}): re-extract the task archive") from error
     return array, wanted, label
 
@@ -241,16 +242,19 @@ def prepare_geobench(
                     attrs = read_geobench_attrs(handle)
                     band_names = band_names or [n for n in attrs.get("bands_order", []) if not n.startswith("label")]
                     label = attrs["label"]
-            except (OSError, KeyError, SyntaxError, ValueError, pickle.UnpicklingError) as error:
+            except (OSError, KeyError, ValueError) as error:
                 raise DataError(f"cannot read GEO-Bench sample {path} ({error}): re-extract the archive") from error
             relative = path.relative_to(extracted).as_posix()
+            vector = np.asarray(label) if isinstance(label, int | np.integer | np.ndarray) else np.array([], object)
+            if vector.dtype.kind not in "biu" or vector.size == 0:
+                raise DataError(f"{path}: label {label!r} is not an integer or a vector of integers: re-extract")
+            vector = vector.reshape(-1)
             if multilabel:
-                vector = np.asarray(label).reshape(-1)
                 if vector.size != len(classes):
                     raise DataError(f"{path}: {vector.size} labels, expected {len(classes)} (multi-label vector)")
                 rows.append({"path": relative, "labels": " ".join(map(str, np.flatnonzero(vector)))})
             else:
-                value = int(np.asarray(label).reshape(-1)[0])
+                value = int(vector[0])
                 if not 0 <= value < len(classes):
                     raise DataError(f"{path}: label {value} outside 0..{len(classes) - 1}")
                 rows.append({"path": relative, "label": value, "label_name": classes[value]})
