@@ -2,6 +2,7 @@ import collections
 import copyreg
 import datetime
 import io
+import json
 import pickle
 import re
 import sys
@@ -13,6 +14,7 @@ import pandas as pd
 import pytest
 
 from rsfm.data import classification
+from rsfm.data.registry import EUROSAT_CLASSES
 from rsfm.errors import DataError
 from rsfm.io import write_image
 
@@ -40,6 +42,71 @@ def test_class_folders_stratified_split(tmp_path, rng):
     assert train.loc[train["label"] == 0, "label_name"].eq("River").all()  # official order kept
     again = classification.prepare_class_folders(tmp_path / "raw", tmp_path / "p2", fractions=fractions, seed=1)
     assert set(again["test"]["path"]) == set(frames["test"]["path"])
+
+
+def _eurosat_rgb(root, rng, classes=EUROSAT_CLASSES, n=3):
+    """EuroSAT.zip as extracted: 2750/<Class>/<Class>_<k>.jpg."""
+    for name in classes:
+        for k in range(1, n + 1):
+            write_image(root / "2750" / name / f"{name}_{k}.jpg", rng.integers(0, 256, (8, 8, 3), np.uint8))
+
+
+def test_class_order_is_the_registrys_not_the_folders_found(tmp_path, rng):
+    _eurosat_rgb(tmp_path / "raw", rng)
+    (tmp_path / "raw/2750/.ipynb_checkpoints").mkdir()  # no images: not a class, and must not shift the labels
+    frames = classification.prepare_class_folders(
+        tmp_path / "raw", tmp_path / "prepared", fractions={"train": 1.0}, known_classes=EUROSAT_CLASSES
+    )
+    train = frames["train"]
+    assert (train["label_name"] == [EUROSAT_CLASSES[i] for i in train["label"]]).all()
+    assert set(train.loc[train["label_name"] == "SeaLake", "label"]) == {9}
+    assert json.loads((tmp_path / "prepared/meta.json").read_text())["classes"] == list(EUROSAT_CLASSES)
+
+
+def test_partial_release_is_refused(tmp_path, rng):
+    _eurosat_rgb(tmp_path / "raw", rng, classes=["River", "SeaLake"])
+    (tmp_path / "raw/2750/Forest").mkdir()  # a folder without images is not a class found
+    expected = (r"2750: class folders \['AnnualCrop', 'Forest', .*'Residential'\] are missing or hold no images "
+                r"\(2 of the 10 classes found\).*re-extract the complete archive")  # fmt: skip
+    with pytest.raises(DataError, match=expected):
+        classification.prepare_class_folders(
+            tmp_path / "raw", tmp_path / "prepared", fractions={"train": 1.0}, known_classes=EUROSAT_CLASSES
+        )
+    assert not (tmp_path / "prepared").exists()
+
+
+def test_unknown_class_folders_are_named_with_the_closest_class(tmp_path, rng):
+    _eurosat_rgb(tmp_path / "raw", rng, classes=[*EUROSAT_CLASSES[:-1], "Sea_Lake", "extra"])
+    expected = (r"the folders 'Sea_Lake' \(did you mean 'SeaLake'\?\), 'extra' are not classes of this dataset, "
+                r"whose classes are \['AnnualCrop'.*rename or remove them")  # fmt: skip
+    with pytest.raises(DataError, match=expected):
+        classification.prepare_class_folders(
+            tmp_path / "raw", tmp_path / "prepared", fractions={"train": 1.0}, known_classes=EUROSAT_CLASSES
+        )
+
+
+def test_eurosat_all_bands_release_is_refused(tmp_path, rng):
+    import tifffile
+
+    top = tmp_path / "raw/ds/images/remote_sensing/otherDatasets/sentinel_2/tif"
+    for name in EUROSAT_CLASSES:
+        (top / name).mkdir(parents=True)
+        for k in (1, 2):
+            bands = rng.integers(0, 4000, (8, 8, 13), np.uint16)  # one page, 13 samples per pixel, as GDAL writes
+            tifffile.imwrite(top / name / f"{name}_{k}.tif", bands, photometric="minisblack", planarconfig="contig")
+    expected = (r"sentinel_2/tif is EuroSAT's 13-band release \(EuroSATallBands\.zip: .*AnnualCrop_1\.tif has 13 "
+                r"bands\), but the eurosat dataset is the RGB release EuroSAT\.zip \(2750/<Class>/\*\.jpg\)\. Use "
+                r"`source: official`.*set `path:` to the folder holding 2750/.*geobench_m_eurosat")  # fmt: skip
+    with pytest.raises(DataError, match=expected):
+        classification.prepare_class_folders(
+            tmp_path / "raw", tmp_path / "prepared", fractions={"train": 1.0}, known_classes=EUROSAT_CLASSES
+        )
+    for name in ("a", "b"):  # any other multispectral class-folder set
+        (tmp_path / "other" / name).mkdir(parents=True)
+        tifffile.imwrite(tmp_path / "other" / name / "x.tif", np.zeros((4, 4, 8), np.uint16), planarconfig="contig")
+    with pytest.raises(DataError, match=r"a/x\.tif has 8 bands, but class-folder datasets are read as RGB images"):
+        classification.prepare_class_folders(tmp_path / "other", tmp_path / "p2", fractions={"train": 1.0})
+    assert not (tmp_path / "prepared").exists() and not (tmp_path / "p2").exists()
 
 
 def _geobench_module(name="geobench.dataset"):

@@ -17,6 +17,7 @@ import json
 import os
 import zlib
 from collections.abc import Sequence
+from difflib import get_close_matches
 from pathlib import Path
 from typing import Any
 
@@ -72,15 +73,81 @@ def _write_index(tmp: Path, splits: dict[str, pd.DataFrame], meta: dict[str, Any
         pd.DataFrame(rows).to_csv(handle, index=False)
 
 
+def _image_folders(folder: Path) -> list[Path]:
+    return sorted(d for d in folder.iterdir() if d.is_dir() and any(_is_image(f) for f in d.iterdir()))
+
+
+def _is_image(path: Path) -> bool:
+    return path.suffix.lower() in IMAGE_SUFFIXES and path.is_file()
+
+
 def _find_class_root(extracted: Path, min_classes: int = 2) -> Path:
     """The folder whose sub-folders are the classes: the shallowest one with >= 2 sub-folders holding images."""
     candidates = [extracted, *sorted(p for p in extracted.rglob("*") if p.is_dir())]
     for folder in candidates:
-        subdirs = [d for d in folder.iterdir() if d.is_dir()]
-        with_images = [d for d in subdirs if any(f.suffix.lower() in IMAGE_SUFFIXES for f in d.iterdir())]
-        if len(with_images) >= min_classes:
+        if len(_image_folders(folder)) >= min_classes:
             return folder
     raise DataError(f"no class folders (<class>/<image files>) found under {extracted}")
+
+
+def _band_count(tif: Path) -> int:
+    import tifffile
+
+    try:
+        with tifffile.TiffFile(tif) as handle:  # the header only
+            series = handle.series[0]
+            shape, axes = series.shape, series.axes
+    except Exception as error:  # tifffile raises its own errors for non-TIFFs
+        raise DataError(f"cannot read {tif} ({error}): delete it and re-extract the dataset") from error
+    if "S" in axes:  # samples per pixel, interleaved (YXS) or planar (SYX)
+        return shape[axes.index("S")]
+    return shape[0] if len(shape) == 3 else 1  # a stack of single-band pages
+
+
+def _refuse_multiband(class_root: Path, folders: Sequence[Path], known_classes: Sequence[str]) -> None:
+    """Class-folder sets are read as RGB images: refuse multispectral releases (EuroSAT's 13-band GeoTIFFs)."""
+    tifs = [next(f for f in sorted(d.iterdir()) if _is_image(f)) for d in folders]
+    tifs = [f for f in tifs if f.suffix.lower() in {".tif", ".tiff"}][:3]  # jpg/png hold at most 4 channels
+    many = next(((f, n) for f in tifs if (n := _band_count(f)) > 4), None)
+    if many is None:
+        return
+    sample, bands = many
+    from rsfm.data.registry import EUROSAT_CLASSES
+
+    if set(known_classes) == set(EUROSAT_CLASSES) or "sentinel_2/tif" in class_root.as_posix():
+        raise DataError(
+            f"{class_root} is EuroSAT's 13-band release (EuroSATallBands.zip: "
+            f"ds/images/remote_sensing/otherDatasets/sentinel_2/tif/<Class>/*.tif; {sample.name} has {bands} bands), "
+            "but the eurosat dataset is the RGB release EuroSAT.zip (2750/<Class>/*.jpg). Use `source: official` to "
+            "download it, or extract EuroSAT.zip yourself and set `path:` to the folder holding 2750/. For all 13 "
+            "Sentinel-2 bands use the dataset geobench_m_eurosat (GEO-Bench's EuroSAT)."
+        )
+    raise DataError(
+        f"{sample} has {bands} bands, but class-folder datasets are read as RGB images: point `path:` at the "
+        "dataset's RGB release"
+    )
+
+
+def _class_order(class_root: Path, folders: Sequence[str], known_classes: Sequence[str]) -> list[str]:
+    """The dataset's fixed class order (labels are indices into it); sorted folder names for an unknown dataset."""
+    if not known_classes:
+        return sorted(folders)
+    unknown = [name for name in folders if name not in known_classes]
+    if unknown:
+        hints = [f"{name!r}" + "".join(f" (did you mean {c!r}?)" for c in get_close_matches(name, known_classes, 1))
+                 for name in unknown]  # fmt: skip
+        raise DataError(
+            f"{class_root}: the folders {', '.join(hints)} are not classes of this dataset, whose classes are "
+            f"{list(known_classes)}; rename or remove them (labels follow the dataset's fixed class order)"
+        )
+    missing = [name for name in known_classes if name not in folders]
+    if missing:
+        raise DataError(
+            f"{class_root}: class folders {missing} are missing or hold no images ({len(folders)} of the "
+            f"{len(known_classes)} classes found): a partial release is almost certainly an incomplete extraction; "
+            "re-extract the complete archive"
+        )
+    return list(known_classes)
 
 
 def stratified_split(class_names: Sequence[str], fractions: dict[str, float], seed: int) -> dict[str, np.ndarray]:
@@ -113,16 +180,20 @@ def prepare_class_folders(
     seed: int = 0,
     known_classes: Sequence[str] = (),
 ) -> dict[str, pd.DataFrame]:
-    """Index a class-folder dataset with a seeded stratified split; class order follows ``known_classes`` when the
-    folder names match them (the official order), else sorted folder names."""
+    """Index a class-folder dataset of RGB images with a seeded stratified split.
+
+    Labels are indices into ``known_classes`` (the registry's fixed order): every class folder must be there and no
+    other. Without ``known_classes`` the classes are the sorted folder names.
+    """
     extracted, out_dir = Path(extracted), Path(out_dir)
     class_root = _find_class_root(extracted)
-    folders = sorted(d.name for d in class_root.iterdir() if d.is_dir())
-    classes = list(known_classes) if known_classes and sorted(known_classes) == folders else folders
+    folders = _image_folders(class_root)
+    _refuse_multiband(class_root, folders, known_classes)
+    classes = _class_order(class_root, [d.name for d in folders], known_classes)
     paths, labels = [], []
     for label, name in enumerate(classes):
         for image in sorted((class_root / name).iterdir()):
-            if image.suffix.lower() in IMAGE_SUFFIXES:
+            if _is_image(image):
                 paths.append(image.relative_to(extracted).as_posix())
                 labels.append(label)
     labels_arr = np.array(labels)
