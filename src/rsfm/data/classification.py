@@ -13,18 +13,18 @@ folder can move as a whole.
 from __future__ import annotations
 
 import ast
-import io
 import json
 import os
-import pickle
 import zlib
 from collections.abc import Sequence
+from difflib import get_close_matches
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from rsfm.data import geobench_pickle
 from rsfm.errors import DataError
 from rsfm.io import atomic_dir, atomic_write
 
@@ -73,15 +73,81 @@ def _write_index(tmp: Path, splits: dict[str, pd.DataFrame], meta: dict[str, Any
         pd.DataFrame(rows).to_csv(handle, index=False)
 
 
+def _image_folders(folder: Path) -> list[Path]:
+    return sorted(d for d in folder.iterdir() if d.is_dir() and any(_is_image(f) for f in d.iterdir()))
+
+
+def _is_image(path: Path) -> bool:
+    return path.suffix.lower() in IMAGE_SUFFIXES and path.is_file()
+
+
 def _find_class_root(extracted: Path, min_classes: int = 2) -> Path:
     """The folder whose sub-folders are the classes: the shallowest one with >= 2 sub-folders holding images."""
     candidates = [extracted, *sorted(p for p in extracted.rglob("*") if p.is_dir())]
     for folder in candidates:
-        subdirs = [d for d in folder.iterdir() if d.is_dir()]
-        with_images = [d for d in subdirs if any(f.suffix.lower() in IMAGE_SUFFIXES for f in d.iterdir())]
-        if len(with_images) >= min_classes:
+        if len(_image_folders(folder)) >= min_classes:
             return folder
     raise DataError(f"no class folders (<class>/<image files>) found under {extracted}")
+
+
+def _band_count(tif: Path) -> int:
+    import tifffile
+
+    try:
+        with tifffile.TiffFile(tif) as handle:  # the header only
+            series = handle.series[0]
+            shape, axes = series.shape, series.axes
+    except Exception as error:  # tifffile raises its own errors for non-TIFFs
+        raise DataError(f"cannot read {tif} ({error}): delete it and re-extract the dataset") from error
+    if "S" in axes:  # samples per pixel, interleaved (YXS) or planar (SYX)
+        return shape[axes.index("S")]
+    return shape[0] if len(shape) == 3 else 1  # a stack of single-band pages
+
+
+def _refuse_multiband(class_root: Path, folders: Sequence[Path], known_classes: Sequence[str]) -> None:
+    """Class-folder sets are read as RGB images: refuse multispectral releases (EuroSAT's 13-band GeoTIFFs)."""
+    tifs = [next(f for f in sorted(d.iterdir()) if _is_image(f)) for d in folders]
+    tifs = [f for f in tifs if f.suffix.lower() in {".tif", ".tiff"}][:3]  # jpg/png hold at most 4 channels
+    many = next(((f, n) for f in tifs if (n := _band_count(f)) > 4), None)
+    if many is None:
+        return
+    sample, bands = many
+    from rsfm.data.registry import EUROSAT_CLASSES
+
+    if set(known_classes) == set(EUROSAT_CLASSES) or "sentinel_2/tif" in class_root.as_posix():
+        raise DataError(
+            f"{class_root} is EuroSAT's 13-band release (EuroSATallBands.zip: "
+            f"ds/images/remote_sensing/otherDatasets/sentinel_2/tif/<Class>/*.tif; {sample.name} has {bands} bands), "
+            "but the eurosat dataset is the RGB release EuroSAT.zip (2750/<Class>/*.jpg). Use `source: official` to "
+            "download it, or extract EuroSAT.zip yourself and set `path:` to the folder holding 2750/. For all 13 "
+            "Sentinel-2 bands use the dataset geobench_m_eurosat (GEO-Bench's EuroSAT)."
+        )
+    raise DataError(
+        f"{sample} has {bands} bands, but class-folder datasets are read as RGB images: point `path:` at the "
+        "dataset's RGB release"
+    )
+
+
+def _class_order(class_root: Path, folders: Sequence[str], known_classes: Sequence[str]) -> list[str]:
+    """The dataset's fixed class order (labels are indices into it); sorted folder names for an unknown dataset."""
+    if not known_classes:
+        return sorted(folders)
+    unknown = [name for name in folders if name not in known_classes]
+    if unknown:
+        hints = [f"{name!r}" + "".join(f" (did you mean {c!r}?)" for c in get_close_matches(name, known_classes, 1))
+                 for name in unknown]  # fmt: skip
+        raise DataError(
+            f"{class_root}: the folders {', '.join(hints)} are not classes of this dataset, whose classes are "
+            f"{list(known_classes)}; rename or remove them (labels follow the dataset's fixed class order)"
+        )
+    missing = [name for name in known_classes if name not in folders]
+    if missing:
+        raise DataError(
+            f"{class_root}: class folders {missing} are missing or hold no images ({len(folders)} of the "
+            f"{len(known_classes)} classes found): a partial release is almost certainly an incomplete extraction; "
+            "re-extract the complete archive"
+        )
+    return list(known_classes)
 
 
 def stratified_split(class_names: Sequence[str], fractions: dict[str, float], seed: int) -> dict[str, np.ndarray]:
@@ -114,16 +180,20 @@ def prepare_class_folders(
     seed: int = 0,
     known_classes: Sequence[str] = (),
 ) -> dict[str, pd.DataFrame]:
-    """Index a class-folder dataset with a seeded stratified split; class order follows ``known_classes`` when the
-    folder names match them (the official order), else sorted folder names."""
+    """Index a class-folder dataset of RGB images with a seeded stratified split.
+
+    Labels are indices into ``known_classes`` (the registry's fixed order): every class folder must be there and no
+    other. Without ``known_classes`` the classes are the sorted folder names.
+    """
     extracted, out_dir = Path(extracted), Path(out_dir)
     class_root = _find_class_root(extracted)
-    folders = sorted(d.name for d in class_root.iterdir() if d.is_dir())
-    classes = list(known_classes) if known_classes and sorted(known_classes) == folders else folders
+    folders = _image_folders(class_root)
+    _refuse_multiband(class_root, folders, known_classes)
+    classes = _class_order(class_root, [d.name for d in folders], known_classes)
     paths, labels = [], []
     for label, name in enumerate(classes):
         for image in sorted((class_root / name).iterdir()):
-            if image.suffix.lower() in IMAGE_SUFFIXES:
+            if _is_image(image):
                 paths.append(image.relative_to(extracted).as_posix())
                 labels.append(label)
     labels_arr = np.array(labels)
@@ -150,38 +220,40 @@ def prepare_class_folders(
 # --- GEO-Bench -------------------------------------------------------------------------------------------------------
 
 
-class _Record:
-    """Stand-in for GEO-Bench's pickled classes (BandInfo, SpectralBand, ...): keeps their state as attributes, so
-    samples can be read without installing geobench and without executing code from the pickle."""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        self.__dict__.update(kwargs)
-
-    def __setstate__(self, state: Any) -> None:
-        if isinstance(state, tuple) and len(state) == 2:  # (dict, slots) from __reduce_ex__
-            state = {**(state[0] or {}), **(state[1] or {})}
-        if isinstance(state, dict):
-            self.__dict__.update(state)
-
-
-class _GeoBenchUnpickler(pickle.Unpickler):
-    _SAFE: ClassVar[frozenset[tuple[str, str]]] = frozenset(
-        ("builtins", n) for n in ("dict", "list", "tuple", "set", "frozenset", "int", "float", "str", "bytes")
-    )
-
-    def find_class(self, module: str, name: str) -> Any:
-        if (module, name) in self._SAFE:
-            return super().find_class(module, name)
-        if module in {"datetime", "collections", "copyreg", "_codecs"} or module.startswith("numpy"):
-            return super().find_class(module, name)
-        # geobench's own classes, rasterio's CRS/Affine, enums: their state is kept, their code is never run.
-        return type(name, (_Record,), {})
-
-
 def read_geobench_attrs(handle: Any) -> dict[str, Any]:
-    raw = handle.attrs["pickle"]
-    raw = raw.decode() if isinstance(raw, bytes) else raw
-    return _GeoBenchUnpickler(io.BytesIO(ast.literal_eval(raw))).load()
+    """The metadata of an open GEO-Bench sample (``attrs["pickle"]``), read without executing anything from it.
+
+    The label and ``bands_order`` exist only in this pickle; see :mod:`rsfm.data.geobench_pickle` for what it accepts.
+    """
+    path = getattr(handle, "filename", "<GEO-Bench sample>")
+    raw = handle.attrs.get("pickle")
+    if raw is None:
+        raise DataError(f"GEO-Bench sample {path} has no 'pickle' attribute: re-extract the task archive")
+    raw = raw.decode("latin-1") if isinstance(raw, bytes) else raw
+    limit = 4 * geobench_pickle.MAX_PICKLE_BYTES + 3  # str(bytes) spells a byte in at most 4 characters
+    if not isinstance(raw, str) or len(raw) > limit:
+        size = f"{len(raw)} characters" if isinstance(raw, str) else type(raw).__name__
+        raise DataError(
+            f"GEO-Bench sample {path}: its 'pickle' attribute is {size}, not a bytes literal of at most {limit}: the "
+            "file is damaged or not a GEO-Bench sample; delete it and re-extract the archive"
+        )
+    try:
+        data = ast.literal_eval(raw) if raw[:2] in ("b'", 'b"') else None
+        if not isinstance(data, bytes):
+            raise ValueError("the 'pickle' attribute is not a bytes literal")
+        attrs = geobench_pickle.loads(data)
+    except geobench_pickle.UnsafePickle as error:
+        raise DataError(
+            f"GEO-Bench sample {path}: refusing to unpickle {error}: GEO-Bench never writes it, so this file was not "
+            "written by GEO-Bench and may be malicious. Delete it and re-extract the official archive."
+        ) from None
+    except Exception as error:  # a damaged pickle can fail in many ways; none of them ran code from it
+        raise DataError(f"cannot read the metadata of GEO-Bench sample {path} ({type(error).__name__}: {error}): "
+                        "the file is damaged; re-extract the task archive") from error  # fmt: skip
+    if not isinstance(attrs, dict):
+        raise DataError(f"GEO-Bench sample {path}: its metadata is a {type(attrs).__name__}, not a dict: re-extract "
+                        "the task archive")  # fmt: skip
+    return attrs
 
 
 def read_geobench_sample(path: str | Path, bands: Sequence[str] | None = None) -> tuple[np.ndarray, list[str], Any]:
@@ -203,7 +275,7 @@ def read_geobench_sample(path: str | Path, bands: Sequence[str] | None = None) -
             label = attrs.get("label")
             if label is None and "label" in handle:
                 label = np.asarray(handle["label"])
-    except (OSError, KeyError, SyntaxError, ValueError, pickle.UnpicklingError) as error:
+    except (OSError, KeyError, ValueError) as error:
         raise DataError(f"cannot read GEO-Bench sample {path} ({error}): re-extract the task archive") from error
     return array, wanted, label
 
@@ -241,16 +313,19 @@ def prepare_geobench(
                     attrs = read_geobench_attrs(handle)
                     band_names = band_names or [n for n in attrs.get("bands_order", []) if not n.startswith("label")]
                     label = attrs["label"]
-            except (OSError, KeyError, SyntaxError, ValueError, pickle.UnpicklingError) as error:
+            except (OSError, KeyError, ValueError) as error:
                 raise DataError(f"cannot read GEO-Bench sample {path} ({error}): re-extract the archive") from error
             relative = path.relative_to(extracted).as_posix()
+            vector = np.asarray(label) if isinstance(label, int | np.integer | np.ndarray) else np.array([], object)
+            if vector.dtype.kind not in "biu" or vector.size == 0:
+                raise DataError(f"{path}: label {label!r} is not an integer or a vector of integers: re-extract")
+            vector = vector.reshape(-1)
             if multilabel:
-                vector = np.asarray(label).reshape(-1)
                 if vector.size != len(classes):
                     raise DataError(f"{path}: {vector.size} labels, expected {len(classes)} (multi-label vector)")
                 rows.append({"path": relative, "labels": " ".join(map(str, np.flatnonzero(vector)))})
             else:
-                value = int(np.asarray(label).reshape(-1)[0])
+                value = int(vector[0])
                 if not 0 <= value < len(classes):
                     raise DataError(f"{path}: label {value} outside 0..{len(classes) - 1}")
                 rows.append({"path": relative, "label": value, "label_name": classes[value]})

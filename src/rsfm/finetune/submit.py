@@ -44,9 +44,9 @@ def submit(config_path: str | Path, zip_path: str | Path, launcher: str = "none"
 
     from rsfm.finetune.train import trust_local_checkpoints
 
-    trust_local_checkpoints()
     config_path, zip_path = Path(config_path), Path(zip_path).resolve()
     cfg = Config.fromfile(str(config_path))
+    trust_local_checkpoints(cfg.work_dir)  # the training run's folder: its checkpoint, not the scratch work_dir below
     benchmark = cfg.get("run", {}).get("benchmark")
     if not cfg.get("submission"):
         raise ConfigError(f"{config_path} has no `submission` section: {benchmark} has no test-server export")

@@ -11,10 +11,11 @@ metric, value}``, plus the best checkpoint. Where the test split is the validati
 their test labels on the servers) and training ended with a validation of the final weights, that validation is the
 score: the same model, loader and evaluator would only compute it again.
 
-Checkpoints are our own files, written by this Runner: they are loaded with ``weights_only=False``. torch >= 2.6
-defaults ``torch.load`` to ``weights_only=True``, which mmengine 0.10.7 does not pass and which rejects the numpy
-and mmengine objects (message hub, meta) in its checkpoints (mmengine issue 1655, fixed after 0.10.7), so resuming
-would fail; mmengine's own extension point, a checkpoint-loader scheme, replaces its local-file loader for that.
+The Runner's own checkpoints hold numpy and mmengine objects (message hub, meta) that ``torch.load(weights_only=True)``
+rejects (mmengine issue 1655, fixed after 0.10.7), so resuming needs ``weights_only=False``, which can run code from
+the file. :func:`trust_local_checkpoints` replaces mmengine's local-file loader (a checkpoint-loader scheme, its
+extension point) to allow that only for files under the run's own ``work_dir`` (symlinks and ``..`` resolved); every
+other local file is loaded with ``weights_only=True`` (``.safetensors`` with safetensors).
 """
 
 from __future__ import annotations
@@ -22,26 +23,60 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import os.path as osp
+import pickle
+import re
 from pathlib import Path
 from typing import Any
 
 import torch
 from mmengine.hooks import Hook
 
+from rsfm.errors import ConfigError, DataError
 from rsfm.io import atomic_write
 
 
-def trust_local_checkpoints() -> None:
-    """Load local checkpoints with ``weights_only=False`` (mmengine's loader for paths without a scheme)."""
+def written_by_run(path: str | Path, work_dir: str | Path) -> bool:
+    """Whether ``path`` really lies under ``work_dir``: both fully resolved, so a symlink or ``..`` that leaves the
+    folder does not count."""
+    real, root = Path(path).expanduser().resolve(), Path(work_dir).expanduser().resolve()
+    return real != root and real.is_relative_to(root)
+
+
+def load_local_checkpoint(filename: str | Path, map_location: Any, work_dir: str | Path) -> Any:
+    """Load a local checkpoint: with ``weights_only=False`` only if this run wrote it (under ``work_dir``)."""
+    path = Path(filename).expanduser()
+    if not path.is_file():
+        raise FileNotFoundError(f"{filename} can not be found.")
+    real = path.resolve()  # load what was checked, not whatever the name points at later
+    if real.suffix == ".safetensors":
+        from safetensors.torch import load_file
+
+        return load_file(str(real))
+    if written_by_run(real, work_dir):
+        return torch.load(real, map_location=map_location, weights_only=False)
+    try:
+        return torch.load(real, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as error:
+        found = re.search(r"WeightsUnpickler error: (.*?)(\. |$)", str(error), re.MULTILINE)  # not torch's advice
+        where = f"{path} (a link to {real})" if real != path.absolute() else str(path)
+        raise DataError(
+            f"refusing to load {where} with weights_only=False: it was not written by this run (it is not under the "
+            f"run's work_dir {Path(work_dir).resolve()}), and unpickling it can run code; as weights only it fails "
+            f"({found.group(1) if found else error}). Convert it to safetensors or to a plain state dict "
+            "(torch.save(model.state_dict(), path)) and load that."
+        ) from None
+
+
+def trust_local_checkpoints(work_dir: str | Path) -> None:
+    """Make mmengine load local checkpoints (paths without a scheme) with :func:`load_local_checkpoint`."""
     from mmengine.runner.checkpoint import CheckpointLoader
 
-    @CheckpointLoader.register_scheme(prefixes="", force=True)
+    root = Path(work_dir).expanduser().resolve()  # fixed now: a later chdir or edit of cfg.work_dir changes nothing
+
     def load_from_local(filename: str, map_location: Any) -> Any:
-        filename = osp.expanduser(filename)
-        if not osp.isfile(filename):
-            raise FileNotFoundError(f"{filename} can not be found.")
-        return torch.load(filename, map_location=map_location, weights_only=False)
+        return load_local_checkpoint(filename, map_location, root)
+
+    CheckpointLoader.register_scheme(prefixes="", loader=load_from_local, force=True)
 
 
 def metric_rows(run: dict[str, Any], split: str, metrics: dict[str, Any]) -> list[dict[str, Any]]:
@@ -84,9 +119,11 @@ def run(config_path: str | Path, launcher: str = "none") -> dict[str, Any] | Non
     from mmengine.dist import barrier, is_main_process
     from mmengine.runner import Runner
 
-    trust_local_checkpoints()
     config_path = Path(config_path)
     cfg = Config.fromfile(str(config_path))
+    if not cfg.get("work_dir"):
+        raise ConfigError(f"{config_path} sets no work_dir: the run's checkpoints and logs need one")
+    trust_local_checkpoints(cfg.work_dir)
     cfg.launcher = launcher
     if launcher == "pytorch" and not torch.cuda.is_available() and not torch.distributed.is_initialized():
         # mmengine's pytorch launcher pins a CUDA device first; on CPU ranks the group is ours (gloo, torchrun's env)
@@ -140,4 +177,7 @@ if __name__ == "__main__":
     main()
 
 
-__all__ = ["FinalValidation", "best_checkpoint", "metric_rows", "run", "trust_local_checkpoints", "validation_is_test"]
+__all__ = [
+    "FinalValidation", "best_checkpoint", "load_local_checkpoint", "metric_rows", "run", "trust_local_checkpoints",
+    "validation_is_test", "written_by_run",
+]  # fmt: skip
