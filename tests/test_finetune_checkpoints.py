@@ -87,3 +87,18 @@ def test_plain_weights_and_safetensors_from_outside_load(loader, tmp_path):
     assert torch.equal(load(tmp_path / "encoder.safetensors")["w"], torch.arange(3.0))
     with pytest.raises(FileNotFoundError, match=r"gone\.pth"):
         load(tmp_path / "gone.pth")
+
+
+def test_urls_load_as_weights_only_and_model_zoo_schemes_are_refused(tmp_path, monkeypatch):
+    trust_local_checkpoints(tmp_path / "work")
+    seen = {}
+
+    def fake_download(url, map_location=None, weights_only=False, **_):
+        seen.update(url=url, weights_only=weights_only)
+        return {"w": torch.zeros(1)}
+
+    monkeypatch.setattr(torch.hub, "load_state_dict_from_url", fake_download)
+    assert set(CheckpointLoader.load_checkpoint("https://example.org/w.pth")) == {"w"}
+    assert seen == {"url": "https://example.org/w.pth", "weights_only": True}
+    with pytest.raises(DataError, match="model-zoo checkpoints are not loaded"):
+        CheckpointLoader.load_checkpoint("torchvision://resnet50")

@@ -67,8 +67,24 @@ def load_local_checkpoint(filename: str | Path, map_location: Any, work_dir: str
         ) from None
 
 
+# mmengine's model-zoo schemes download and unpickle in full (torch.hub defaults to weights_only=False)
+_ZOO_SCHEMES = ("pavi://", "modelzoo://", "torchvision://", "open-mmlab://", "openmmlab://", "mmcls://")
+
+
+def load_url_checkpoint(url: str, map_location: Any) -> Any:
+    """A checkpoint from an http(s) url, as weights only (torch.hub caches the download)."""
+    try:
+        return torch.hub.load_state_dict_from_url(url, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as error:
+        raise DataError(
+            f"refusing to load {url} with weights_only=False: unpickling a downloaded file can run code. Download "
+            "it, convert it to safetensors or a plain state dict in a session you trust, and give its path."
+        ) from error
+
+
 def trust_local_checkpoints(work_dir: str | Path) -> None:
-    """Make mmengine load local checkpoints (paths without a scheme) with :func:`load_local_checkpoint`."""
+    """Make mmengine load local checkpoints (paths without a scheme) with :func:`load_local_checkpoint`, http(s)
+    urls as weights only, and refuse its model-zoo schemes."""
     from mmengine.runner.checkpoint import CheckpointLoader
 
     root = Path(work_dir).expanduser().resolve()  # fixed now: a later chdir or edit of cfg.work_dir changes nothing
@@ -76,7 +92,15 @@ def trust_local_checkpoints(work_dir: str | Path) -> None:
     def load_from_local(filename: str, map_location: Any) -> Any:
         return load_local_checkpoint(filename, map_location, root)
 
+    def refuse_zoo(filename: str, map_location: Any) -> Any:
+        raise DataError(
+            f"{filename}: model-zoo checkpoints are not loaded here (mmengine would unpickle them in full); download "
+            "the file, convert it to safetensors or a plain state dict, and give its path"
+        )
+
     CheckpointLoader.register_scheme(prefixes="", loader=load_from_local, force=True)
+    CheckpointLoader.register_scheme(prefixes=("http://", "https://"), loader=load_url_checkpoint, force=True)
+    CheckpointLoader.register_scheme(prefixes=_ZOO_SCHEMES, loader=refuse_zoo, force=True)
 
 
 def metric_rows(run: dict[str, Any], split: str, metrics: dict[str, Any]) -> list[dict[str, Any]]:
