@@ -237,7 +237,7 @@ def geobench_modules(monkeypatch):
 
 
 @pytest.mark.parametrize("protocol", [2, 3, 4, 5])
-@pytest.mark.parametrize("label_kind", ["int", "int64", "uint8 vector", "int64 vector"])
+@pytest.mark.parametrize("label_kind", ["int", "int64", "uint8 vector", "int64 vector", "list vector"])
 def test_geobench_real_metadata_reads(tmp_path, rng, geobench_modules, protocol, label_kind):
     module = geobench_modules[{2: "ccb.io.dataset", 3: "geobench.io.dataset"}.get(protocol, "geobench.dataset")]
     task = tmp_path / "raw" / "m-task"
@@ -251,6 +251,7 @@ def test_geobench_real_metadata_reads(tmp_path, rng, geobench_modules, protocol,
         "int": lambda i: i % 3, "int64": lambda i: np.int64(i % 3),
         "uint8 vector": lambda i: (np.arange(3) == i % 3).astype(np.uint8),
         "int64 vector": lambda i: (np.arange(3) >= i % 3).astype(np.int64),
+        "list vector": lambda i: [int(v) for v in np.arange(3) >= i % 3],
     }[label_kind]  # fmt: skip
     bands = {}
     for i in range(3):

@@ -316,7 +316,10 @@ def prepare_geobench(
             except (OSError, KeyError, ValueError) as error:
                 raise DataError(f"cannot read GEO-Bench sample {path} ({error}): re-extract the archive") from error
             relative = path.relative_to(extracted).as_posix()
-            vector = np.asarray(label) if isinstance(label, int | np.integer | np.ndarray) else np.array([], object)
+            plain = isinstance(label, int | np.integer | np.ndarray) or (
+                isinstance(label, list | tuple) and all(isinstance(v, int | np.integer) for v in label)
+            )  # a multi-label vector may be pickled as an array or a list
+            vector = np.asarray(label) if plain else np.array([], object)
             if vector.dtype.kind not in "biu" or vector.size == 0:
                 raise DataError(f"{path}: label {label!r} is not an integer or a vector of integers: re-extract")
             vector = vector.reshape(-1)
