@@ -191,20 +191,45 @@ def slim_model(model: nn.Module, s: float, *, selection: str = "first", parts: s
     return slim
 
 
+def _restore(undo: list[tuple[nn.Module, str, object]]) -> None:
+    for module, name, value in reversed(undo):
+        setattr(module, name, value)
+
+
 @contextlib.contextmanager
 def slimmed(
-    model: nn.Module, s: float, *, selection: str = "first", parts: str = "all", seed: int = 0
+    model: nn.Module, s: float, *, selection: str = "first", parts: str = "all", seed: int = 0, lazy: bool = False
 ) -> Iterator[nn.Module]:
-    """``model`` itself slimmed as :func:`slim_model` slims it, for the ``with`` block; restored on leaving it."""
+    """``model`` itself slimmed as :func:`slim_model` slims it, for the ``with`` block; restored on leaving it.
+
+    ``lazy``: each layer is sliced as it runs and restored when it returns (forward hooks), so only the running
+    layer's sliced weights exist at a time instead of a whole slimmed copy of the blocks (the sweep's way; outside a
+    forward the model reads as full width)."""
     _check(model, s, selection, parts)
     undo: list[tuple[nn.Module, str, object]] = []
+    running: dict[int, list[tuple[nn.Module, str, object]]] = {}
+    hooks = []
     try:
         for cut in _plan(model, s, selection, parts, seed):
-            undo += _apply(cut)
+            if not lazy:
+                undo += _apply(cut)
+                continue
+
+            def enter(module: nn.Module, args: object, cut: _Cut = cut) -> None:
+                running[id(module)] = _apply(cut)
+
+            def leave(module: nn.Module, args: object, output: object) -> None:
+                _restore(running.pop(id(module), []))
+
+            hooks += [cut.module.register_forward_pre_hook(enter),
+                      cut.module.register_forward_hook(leave, always_call=True)]  # fmt: skip
         yield model
     finally:
-        for module, name, value in reversed(undo):
-            setattr(module, name, value)
+        for hook in hooks:
+            hook.remove()
+        for left in running.values():  # a forward that raised before its hook ran
+            _restore(left)
+        _restore(undo)
 
 
 def width_report(model: nn.Module) -> dict[str, int]:
