@@ -330,7 +330,7 @@ def sweeps(
                 log.info("%s: recomputing (key %s, expected %s)", cell.path, found or "missing", cell.key[:12])
             todo.append(cell)
     if todo:
-        _compute(model, splits, todo, spec, seed=seed, batch_size=batch_size, device=device,
+        _compute(model, splits, list(dict.fromkeys(todo)), spec, seed=seed, batch_size=batch_size, device=device,
                  flops={} if flops is None else flops, workers=workers)  # fmt: skip
     return cells
 

@@ -200,7 +200,8 @@ def _restore(undo: list[tuple[nn.Module, str, object]]) -> None:
 def slimmed(
     model: nn.Module, s: float, *, selection: str = "first", parts: str = "all", seed: int = 0, lazy: bool = False
 ) -> Iterator[nn.Module]:
-    """``model`` itself slimmed as :func:`slim_model` slims it, for the ``with`` block; restored on leaving it.
+    """``model`` itself slimmed as :func:`slim_model` slims it, for the ``with`` block; restored on leaving it (in
+    place: not for a model another thread runs meanwhile).
 
     ``lazy``: each layer is sliced as it runs and restored when it returns (forward hooks), so only the running
     layer's sliced weights exist at a time instead of a whole slimmed copy of the blocks (the sweep's way; outside a
