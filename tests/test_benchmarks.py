@@ -32,3 +32,14 @@ def test_step_benchmark_with_a_named_attention_kernel():
                "--patch-size", "8", "--steps", "1", "--warmup", "0", "--attention", "math")  # fmt: skip
     assert "math attention" in out
     assert any(line.startswith("vit_tiny12x4 rsfm engine") for line in out.splitlines()), out
+
+
+def test_slimming_memory_benchmark_prints_a_row_per_split_and_encoder():
+    out = _run("bench_slimming_memory.py", "--sizes", "20", "40", "--encoders", "vit_tiny12x1", "vit_tiny12x4",
+               "--img-size", "16", "--patch-size", "8", "--widths", "0.5", "1.0", "--batch", "16",
+               "--test-images", "8", "--variants", "first-all", "random-mlp")  # fmt: skip
+    rows = [line.split() for line in out.splitlines() if line.startswith("vit_")]
+    assert [(r[0], int(r[1])) for r in rows] == [("vit_tiny12x1", 20), ("vit_tiny12x1", 40), ("vit_tiny12x4", 20)]
+    for row in rows:
+        weights, baseline, peak = map(float, row[2:5])
+        assert 0 < weights < 100 and 0 < baseline <= peak

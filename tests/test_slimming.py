@@ -13,7 +13,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from rsfm.errors import ConfigError
 from rsfm.models.accounting import model_flops
 from rsfm.models.vit import create_encoder
-from rsfm.slimming.slim import kept, slim_attention, slim_mlp, slim_model, width_report
+from rsfm.slimming.slim import kept, meta_copy, slim_attention, slim_mlp, slim_model, slimmed, width_report
 
 
 def plain_vit():
@@ -133,3 +133,49 @@ def test_bad_width_selection_or_model():
     with pytest.raises(ConfigError, match="no timm Attention or Mlp"):
         slim_model(torch.nn.Linear(3, 3), 0.5)
     assert kept(64, 0.001) == 1 and kept(10, 0.7) == 7 and kept(768, 0.333) == 255
+
+
+def _tensors(module):
+    return {id(t): t for t in (*module.parameters(), *module.buffers())}
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_a_slimmed_model_holds_only_its_sliced_weights(name):
+    # a sweep must hold one encoder plus one slimmed copy at most: everything a width does not slice is shared
+    model = MODELS[name]()
+    original = {t.data_ptr() for t in _tensors(model).values()}
+    sliced = ("qkv.weight", "qkv.bias", "proj.weight", "fc1.weight", "fc1.bias", "fc2.weight")
+    blocks = sum(p.numel() for n, p in model.named_parameters() if n.endswith(sliced))
+    for s in (1.0, 0.5, 0.25):
+        slim = slim_model(model, s)
+        new = [t for t in _tensors(slim).values() if t.data_ptr() not in original]
+        assert sum(t.numel() for t in new) <= (s * blocks if s < 1 else 0)  # nothing new at s = 1
+        for key in ("cls_token", "pos_embed", "patch_embed.proj.weight", "norm.weight"):
+            assert slim.state_dict()[key].data_ptr() == model.state_dict()[key].data_ptr()
+        # FLOPs counted on a meta copy (what the sweep does: no weights copied) equal those of the real model
+        assert model_flops(slim_model(meta_copy(model), s), img_size=32) == model_flops(slim, img_size=32)
+
+
+@pytest.mark.parametrize("lazy", [False, True])
+@pytest.mark.parametrize(("selection", "parts"), [("first", "all"), ("last", "attn"), ("random", "mlp"),
+                                                  ("random", "all")])  # fmt: skip
+def test_slimming_in_place_equals_the_slimmed_copy_and_restores_the_model(selection, parts, lazy):
+    model = parallel_vit()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    images = torch.randn(2, 3, 32, 32)
+    with torch.no_grad():
+        full = model(images)
+        for s in (0.5, 0.1):
+            expected = slim_model(model, s, selection=selection, parts=parts, seed=2)
+            with slimmed(model, s, selection=selection, parts=parts, seed=2, lazy=lazy) as slim:
+                # lazy: sliced only while each layer runs, so the model reads as full width between forwards
+                assert slim is model and width_report(slim) == width_report(model if lazy else expected)
+                assert torch.equal(slim(images), expected(images)) and torch.equal(slim(images), expected(images))
+            assert torch.equal(model(images), full)
+        with pytest.raises(RuntimeError, match="inside"), slimmed(model, 0.25, lazy=lazy):
+            raise RuntimeError("inside")
+        with pytest.raises(RuntimeError), slimmed(model, 0.25, lazy=lazy) as slim:
+            slim(torch.randn(2, 5, 32, 32))  # fails inside the first layer: hooks and slices are undone all the same
+    assert width_report(model) == {"head_dim": 32, "mlp_hidden": 384}
+    state = model.state_dict()
+    assert list(state) == list(before) and all(torch.equal(state[k], v) for k, v in before.items())

@@ -11,6 +11,20 @@ An encoder entry of the config (``slimming.encoders.<name>``):
   encoder weight must be found (the load is strict otherwise). A missing file stops with the ``url`` to fetch it from
   and the path to put it at.
 
+Loading runs no code from a checkpoint: ``.safetensors`` files are read directly, and any other file with
+``torch.load(weights_only=True)``, which unpickles only tensors and plain containers. A checkpoint that needs more (a
+pickled ``argparse.Namespace``, numpy scalars, a custom class: anything a pickle could use to run code) is refused;
+convert it once, in a session you trust, and point ``path`` at the result::
+
+    import torch, safetensors.torch
+    checkpoint = torch.load("mae_pretrain_vit_base.pth", map_location="cpu", weights_only=False)  # trusted file only
+    state = checkpoint.get("model", checkpoint)  # or "state_dict", "teacher": where the encoder's weights are
+    safetensors.torch.save_file({k: v.contiguous() for k, v in state.items()}, "mae_pretrain_vit_base.safetensors")
+
+An entry's optional ``sha256`` (of the file, as ``sha256sum`` prints it) is checked before the file is read; every
+feature table records the sha256 of the weights it was made from (``weights_sha256``; ours: of
+``encoder.safetensors``).
+
 Adding another model (DOFA, Prithvi-EO-2.0, TerraMind, ...): any checkpoint whose encoder is a timm
 ``VisionTransformer`` loads this way with its ``arch``, ``in_chans``, ``img_size``, band order and normalisation in
 the config; an encoder with other layer types needs a slicing rule for those layers in :mod:`rsfm.slimming.slim`.
@@ -24,7 +38,10 @@ m-so2sat, which has 10 of them).
 
 from __future__ import annotations
 
+import hashlib
 import json
+import pickle
+import re
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +55,55 @@ PREFIXES = ("module.", "backbone.", "encoder.", "model.")
 DROPPED = ("head.", "fc_norm.", "decoder", "mask_token", "projector", "predictor", "momentum")
 
 
+_DIGESTS: dict[tuple[str, int, int, int], str] = {}  # (path, size, mtime, inode) -> sha256: each file hashed once
+
+
+def file_sha256(path: str | Path) -> str:
+    """sha256 of a file, read in 8 MiB blocks (memoised per path, size, modification time and inode)."""
+    path = Path(path).resolve()
+    stat = path.stat()
+    memo = (str(path), stat.st_size, stat.st_mtime_ns, stat.st_ino)
+    if memo not in _DIGESTS:
+        digest = hashlib.sha256()
+        with open(path, "rb") as handle:
+            while block := handle.read(1 << 23):
+                digest.update(block)
+        _DIGESTS[memo] = digest.hexdigest()
+    return _DIGESTS[memo]
+
+
+def verify_sha256(name: str, path: Path, expected: str | None, url: str | None = None) -> str:
+    """The file's sha256, checked against ``expected`` (when given) before anything else reads the file."""
+    found = file_sha256(path)
+    if expected is not None and found != expected.lower():
+        fetch = f"Download it again from {url}" if url else "Download or export it again"
+        raise DataError(
+            f"encoder {name}: {path} has sha256 {found}, but the config expects {expected.lower()}: it is not the "
+            f"file the config names (a partial or different download, or another training run). {fetch}; or, if "
+            f"this file is the one you mean to use, set slimming.encoders.{name}.sha256 to {found}"
+        )
+    return found
+
+
+def weights_file(name: str, entry: dict[str, Any], pretrain_dir: str | Path = "results/pretrain") -> Path:
+    """The file an encoder's weights are loaded from."""
+    if entry.get("source", "pretrain") == "pretrain":
+        return Path(pretrain_dir) / name / "encoder.safetensors"
+    return Path(entry["path"]).expanduser()
+
+
+def identity(name: str, entry: dict[str, Any], pretrain_dir: str | Path = "results/pretrain") -> dict[str, Any]:
+    """What identifies an encoder's features (JSON values): the weights file's sha256 and every setting that shapes
+    the model built from it (ours: encoder.json; external: arch, in_chans, img_size, prefix)."""
+    made: dict[str, Any] = {"weights_sha256": file_sha256(weights_file(name, entry, pretrain_dir))}
+    if entry.get("source", "pretrain") == "pretrain":
+        made["arch"] = json.loads((Path(pretrain_dir) / name / "encoder.json").read_text())
+    else:
+        made |= {"arch": entry["arch"], "in_chans": int(entry.get("in_chans", 3)),
+                 "img_size": int(entry.get("img_size", 224)), "prefix": entry.get("prefix")}  # fmt: skip
+    return made
+
+
 def encoder_input(entry: dict[str, Any], default_img_size: int) -> EncoderInput:
     options = {k: entry[k] for k in ("bands", "mean", "std", "pool", "missing_bands") if k in entry}
     if "scale" in entry:
@@ -45,8 +111,10 @@ def encoder_input(entry: dict[str, Any], default_img_size: int) -> EncoderInput:
     return EncoderInput(img_size=int(entry.get("img_size", default_img_size)), **options)
 
 
-def load_pretrained(name: str, pretrain_dir: str | Path = "results/pretrain") -> tuple[nn.Module, dict[str, Any]]:
-    """One of our encoders, as the pretraining stage exported it (strict load)."""
+def load_pretrained(
+    name: str, pretrain_dir: str | Path = "results/pretrain", sha256: str | None = None
+) -> tuple[nn.Module, dict[str, Any]]:
+    """One of our encoders, as the pretraining stage exported it (strict load; ``sha256`` checked first if given)."""
     from safetensors.torch import load_file
 
     from rsfm.models.vit import create_encoder
@@ -55,6 +123,7 @@ def load_pretrained(name: str, pretrain_dir: str | Path = "results/pretrain") ->
     weights, arch_file = folder / "encoder.safetensors", folder / "encoder.json"
     if not weights.is_file() or not arch_file.is_file():
         raise ConfigError(f"{weights} is missing: pretrain {name} first (rule pretrain), or list it as source: file")
+    verify_sha256(name, weights, sha256)
     arch = json.loads(arch_file.read_text())
     model = create_encoder(arch["model"], img_size=arch["img_size"], patch_size=arch["patch_size"],
                            dynamic_img_size=True)  # fmt: skip
@@ -81,6 +150,42 @@ def _state_dict(checkpoint: Any, prefix: str | None) -> dict[str, torch.Tensor]:
     return out
 
 
+def _refusal(name: str, path: Path, error: Exception) -> str:
+    reason = re.search(r"WeightsUnpickler error: (.*?)(?:\n|$)", str(error))
+    found = re.search(r"GLOBAL (\S+)", str(error))
+    why = f"it needs {found.group(1)} to load" if found else f"({reason.group(1).strip() if reason else error})"
+    target = path.with_suffix(".safetensors")
+    return (
+        f"encoder {name}: {path} is refused: it is not a checkpoint of plain tensors, and loading it fully could run "
+        f"code from the file ({why}). If this is a broken download, download it again. If you trust the file, "
+        f"convert it once to safetensors in a trusted Python session:\n"
+        f"    import torch, safetensors.torch\n"
+        f"    checkpoint = torch.load({str(path)!r}, map_location='cpu', weights_only=False)\n"
+        f"    state = checkpoint.get('model', checkpoint)  # or 'state_dict' / 'teacher': the encoder's weights\n"
+        f"    safetensors.torch.save_file({{k: v.contiguous() for k, v in state.items()}}, {str(target)!r})\n"
+        f"and set slimming.encoders.{name}.path to {target} (with sha256 set to its sha256sum)."
+    )
+
+
+def read_checkpoint(name: str, path: Path) -> Any:
+    """A checkpoint's contents, running no code from it: safetensors as they are, anything else through
+    ``torch.load(weights_only=True)``; a pickle that needs more is refused (see the module docstring)."""
+    if path.suffix == ".safetensors":
+        from safetensors import SafetensorError
+        from safetensors.torch import load_file
+
+        try:
+            return load_file(str(path))
+        except (SafetensorError, OSError, ValueError) as error:
+            raise DataError(f"encoder {name}: cannot read {path} ({error}); re-download it") from error
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as error:
+        raise DataError(_refusal(name, path, error)) from None
+    except Exception as error:  # any other unreadable file: say which and why
+        raise DataError(f"encoder {name}: cannot read {path} ({error}); re-download it") from error
+
+
 def load_file_encoder(name: str, entry: dict[str, Any]) -> nn.Module:
     """An external encoder from a local checkpoint (see the module docstring)."""
     import timm
@@ -90,10 +195,8 @@ def load_file_encoder(name: str, entry: dict[str, Any]) -> nn.Module:
         source = entry.get("url", "the model's release page")
         raise ConfigError(f"encoder {name}: checkpoint {path} is missing. Download it from {source} and save it as "
                           f"{path.resolve()}.")  # fmt: skip
-    try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as error:  # any unreadable file: say which and why
-        raise DataError(f"encoder {name}: cannot read {path} ({error}); re-download it") from error
+    verify_sha256(name, path, entry.get("sha256"), entry.get("url"))
+    checkpoint = read_checkpoint(name, path)
     model = timm.create_model(
         entry["arch"], pretrained=False, num_classes=0, in_chans=int(entry.get("in_chans", 3)),
         img_size=int(entry.get("img_size", 224)), dynamic_img_size=True,
@@ -133,7 +236,7 @@ def load_encoder(
     """The encoder of a config entry and how to feed it."""
     source = entry.get("source", "pretrain")
     if source == "pretrain":
-        model, arch = load_pretrained(name, pretrain_dir)
+        model, arch = load_pretrained(name, pretrain_dir, entry.get("sha256"))
         return model, encoder_input(entry, arch["img_size"])
     if source == "file":
         if "arch" not in entry or "path" not in entry:
@@ -142,4 +245,7 @@ def load_encoder(
     raise ConfigError(f"encoder {name}: unknown source {source!r} (pretrain or file)")
 
 
-__all__ = ["describe", "encoder_input", "load_encoder", "load_file_encoder", "load_pretrained"]
+__all__ = [
+    "describe", "encoder_input", "file_sha256", "identity", "load_encoder", "load_file_encoder", "load_pretrained",
+    "read_checkpoint", "verify_sha256", "weights_file",
+]  # fmt: skip

@@ -6,13 +6,18 @@ the ablations are ``last-all``, ``random-all`` (other dims) and ``first-attn``, 
 Tidy outputs (one row per measurement), which every figure reads:
 
 - probes: ``encoder, group, base, method, training, dataset, variant, width, rel_flops, params_m, probe, seed,
-  metric, value, retention`` (base: the architecture; method: the pretraining objective; training: slimmable or
-  regular) with ``retention = value / value at width 1`` of the same (encoder, dataset, variant, probe, seed);
+  metric, value, retention, weights_sha256`` (base: the architecture; method: the pretraining objective; training:
+  slimmable or regular) with ``retention = value / value at width 1`` of the same (encoder, dataset, variant, probe,
+  seed), and the sha256 of the weights file the features came from;
 - redundancy: ``encoder, group, dataset, width, rel_flops, measure, value`` (mean |corr|, EVR slope, effective
   dimension of the test features);
 - spectra: ``encoder, group, dataset, width, component, ratio`` (explained-variance ratios, first 256 components).
 
 Probes: every configured probe on the main variant, k-NN on the ablations (their figure compares k-NN retention).
+
+Provenance: the features manifest lists every feature file with the key it must hold
+(:func:`rsfm.slimming.features.feature_key`); probes and redundancy read a file only if it holds that key, so a file
+a later run replaced (another encoder or setting) stops them instead of being scored under the old name.
 
 Seeds: each seed probes on its own seeded subset of the training features when ``train_fraction < 1``; with the whole
 training set the k-NN probe is deterministic, so it is computed once and its value recorded for every seed.
@@ -27,15 +32,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from rsfm.errors import ConfigError
+from rsfm.errors import ConfigError, DataError
 from rsfm.io import atomic_write
 from rsfm.slimming import analyses, probes
-from rsfm.slimming.encoders import describe, load_encoder
-from rsfm.slimming.features import load_split, read_index, sweep
+from rsfm.slimming.encoders import describe, identity, load_encoder
+from rsfm.slimming.features import SplitImages, read_index, stored_key, sweeps
 
 MAIN_VARIANT = "first-all"
 PROBE_COLUMNS = ["encoder", "group", "base", "method", "training", "dataset", "variant", "width", "rel_flops",
-                 "params_m", "probe", "seed", "metric", "value", "retention"]  # fmt: skip
+                 "params_m", "probe", "seed", "metric", "value", "retention", "weights_sha256"]  # fmt: skip
 REDUNDANCY_COLUMNS = ["encoder", "group", "dataset", "width", "rel_flops", "measure", "value"]
 SPECTRUM_COLUMNS = ["encoder", "group", "dataset", "width", "component", "ratio"]
 SPECTRUM_COMPONENTS = 256
@@ -59,35 +64,51 @@ def group_of(slim_cfg: dict[str, Any], encoder: str) -> str:
 def features(
     slim_cfg: dict[str, Any], encoder: str, dataset: str, *, prepared: str | Path, out_dir: str | Path,
     manifest: str | Path, pretrain_dir: str | Path = "results/pretrain", device: str = "cpu",
+    workers: int | None = None,
 ) -> dict[str, Any]:  # fmt: skip
-    """Features of the training and evaluation splits at every width of every variant (the dataset decoded and the
-    encoder loaded once); ``manifest`` (JSON) lists the files per variant."""
+    """Features of the training and evaluation splits at every width of every variant (the encoder loaded once, the
+    splits streamed once); ``manifest`` (JSON) lists the files per variant with the key each holds. ``workers``:
+    decoding processes (default: ``slimming.loader_workers``, else none)."""
     entry = {**slim_cfg.get("input", {}), **slim_cfg["encoders"][encoder]}  # study-wide input defaults first
-    model, spec = load_encoder(encoder, entry, pretrain_dir)
+    model, spec = load_encoder(encoder, entry, pretrain_dir)  # checks the entry's sha256 before reading the weights
+    made = identity(encoder, entry, pretrain_dir)
     split_names = ("train", slim_cfg.get("eval_split", "test"))
-    splits = {name: load_split(prepared, name, spec) for name in split_names}
-    files: dict[str, list[str]] = {}
+    splits = {name: SplitImages(prepared, name, spec) for name in split_names}
     flops: dict[tuple[float, str], int] = {}  # first-, last- and random-all slim to the same shapes: counted once
-    for variant in variants(slim_cfg):
-        selection, parts = variant.split("-", 1)
-        written = sweep(
-            model, splits, slim_cfg["widths"], Path(out_dir) / variant, spec, selection=selection, parts=parts,
-            seed=int(slim_cfg.get("selection_seed", 0)), batch_size=int(slim_cfg.get("batch_size", 256)),
-            device=device, flops=flops,
-        )  # fmt: skip
-        files[variant] = [str(Path(f).resolve()) for f in written]
+    cells = sweeps(
+        model, splits, {variant: Path(out_dir) / variant for variant in variants(slim_cfg)}, slim_cfg["widths"], spec,
+        seed=int(slim_cfg.get("selection_seed", 0)), batch_size=int(slim_cfg.get("batch_size", 256)), device=device,
+        flops=flops, encoder=made, workers=int(slim_cfg.get("loader_workers", 0) if workers is None else workers),
+    )  # fmt: skip
     _, meta = read_index(prepared, "train")
     result = {
         "encoder": encoder, "dataset": dataset, "multilabel": bool(meta.get("multilabel")),
-        "eval_split": split_names[1], "variants": files, "made": describe(encoder, entry, pretrain_dir),
+        "eval_split": split_names[1], "weights_sha256": made["weights_sha256"],
+        "variants": {v: [str(c.path.resolve()) for c in row] for v, row in cells.items()},
+        "keys": {v: [c.key for c in row] for v, row in cells.items()}, "made": describe(encoder, entry, pretrain_dir),
     }  # fmt: skip
     with atomic_write(manifest) as handle:
         json.dump(result, handle, indent=2)
     return result
 
 
-def _load(files: list[str]) -> list[Any]:
-    arrays = [np.load(f) for f in files]
+def _load(info: dict[str, Any], variant: str) -> list[Any]:
+    """The feature files of a variant, each checked to hold the key the manifest lists for it."""
+    files, keys = info["variants"][variant], info.get("keys", {}).get(variant)
+    rerun = (f"rerun slim_features for {info['encoder']}/{info['dataset']} (snakemake --forcerun slim_features, or "
+             "delete the manifest)")  # fmt: skip
+    if keys is None or len(keys) != len(files):
+        raise DataError(f"the features manifest of {info['encoder']}/{info['dataset']} lists no keys for its files "
+                        f"(an older run's): {rerun}")  # fmt: skip
+    arrays = []
+    for file, key in zip(files, keys, strict=True):
+        found = stored_key(file)
+        if found != key:
+            raise DataError(
+                f"{file} does not hold the features the manifest lists (key {found or 'missing'}, manifest {key}): "
+                f"another run replaced or removed it; {rerun}"
+            )
+        arrays.append(np.load(file))
     if not any(float(a["width"]) == 1.0 for a in arrays):
         raise ConfigError("slimming.widths must include 1.0: retention and relative compute are taken against it")
     return arrays
@@ -96,9 +117,7 @@ def _load(files: list[str]) -> list[Any]:
 def probe(slim_cfg: dict[str, Any], manifest: str | Path, out_csv: str | Path, *, device: str = "cpu") -> pd.DataFrame:
     """Every probe x seed at every width of every variant of one (encoder, dataset), as tidy rows with retention."""
     info = json.loads(Path(manifest).read_text())
-    tables = [
-        _probe_variant(slim_cfg, info, variant, _load(files), device) for variant, files in info["variants"].items()
-    ]
+    tables = [_probe_variant(slim_cfg, info, variant, _load(info, variant), device) for variant in info["variants"]]
     table = pd.concat(tables, ignore_index=True)[PROBE_COLUMNS]
     with atomic_write(out_csv) as handle:
         table.to_csv(handle, index=False)
@@ -133,6 +152,7 @@ def _probe_variant(
                     "dataset": info["dataset"], "variant": variant, "width": float(data["width"]),
                     "rel_flops": float(data["flops"]) / float(full["flops"]), "params_m": float(data["params"]) / 1e6,
                     "probe": method, "seed": int(seed), "metric": "mAP" if multilabel else "accuracy", "value": value,
+                    "weights_sha256": info["weights_sha256"],
                 })  # fmt: skip
     table = pd.DataFrame(rows)
     reference = table[table["width"] == 1.0].set_index(["probe", "seed"])["value"]
@@ -145,7 +165,7 @@ def redundancy(
 ) -> pd.DataFrame:
     """Redundancy measures and explained-variance spectra of the evaluation features at every width."""
     info = json.loads(Path(manifest).read_text())
-    arrays = _load(info["variants"][MAIN_VARIANT])
+    arrays = _load(info, MAIN_VARIANT)
     full = next(a for a in arrays if float(a["width"]) == 1.0)
     key = {"encoder": info["encoder"], "group": group_of(slim_cfg, info["encoder"]), "dataset": info["dataset"]}
     rows, spectra = [], []

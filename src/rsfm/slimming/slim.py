@@ -9,20 +9,30 @@ One width factor ``s`` for every block, no retraining:
 - untouched: the embedding width and residual stream, every LayerNorm, the class token, patch and position
   embeddings, and the output projections' biases.
 
-The slimmed modules are real, smaller timm modules (new ``nn.Linear`` layers holding the kept rows and columns), so
-the compute really falls. Works on any timm ViT built from ``timm.layers.Attention`` and ``timm.layers.Mlp``: plain
-blocks and the parallel blocks of :mod:`rsfm.models.vit` (every branch slimmed alike).
+The slimmed modules are real, smaller timm modules (their ``nn.Linear`` layers hold only the kept rows and columns,
+with ``in_features``/``out_features`` to match), so the compute really falls. Works on any timm ViT built from
+``timm.layers.Attention`` and ``timm.layers.Mlp``: plain blocks and the parallel blocks of :mod:`rsfm.models.vit`
+(every branch slimmed alike).
 
 Ablations: ``selection`` keeps the ``first`` (the paper's rule), the ``last`` or ``random`` dimensions (random: drawn
 per head and per MLP from ``seed``); ``parts`` slims ``all``, only ``attn`` or only ``mlp``.
 
 ``floor`` is taken as ``floor(s * n + 1e-9)``, so that widths like 0.7 x 10 (6.9999... in floating point) keep 7.
+
+Memory: a slimmed model shares every tensor it does not slice with the original (embeddings, LayerNorms, biases of
+the output projections, and whole layers a width keeps entirely, e.g. all of them at ``s = 1``); only the sliced
+``qkv``/``proj``/``fc1``/``fc2`` weights are new, so a sweep holds one encoder plus at most one slimmed copy of its
+blocks. Treat both as read-only (an in-place change to a shared tensor shows in both). :func:`slimmed` slims a model
+in place for the duration of a ``with`` block instead (the sweep's way: no module tree is copied per batch).
 """
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import math
+from collections.abc import Iterator
+from dataclasses import dataclass
 
 import torch
 from timm.layers import Attention, Mlp
@@ -52,74 +62,175 @@ def choose(n: int, k: int, selection: str, generator: torch.Generator | None = N
     raise ConfigError(f"unknown selection {selection!r}; choose one of {', '.join(SELECTIONS)}")
 
 
-def _linear(weight: torch.Tensor, bias: torch.Tensor | None) -> nn.Linear:
-    layer = nn.Linear(weight.shape[1], weight.shape[0], bias=bias is not None, device=weight.device, dtype=weight.dtype)
-    with torch.no_grad():
-        layer.weight.copy_(weight)
-        if bias is not None:
-            layer.bias.copy_(bias)
-    return layer
+@dataclass
+class _Cut:
+    """What one width keeps of one Attention (``rows`` of qkv, ``cols`` of proj, ``k`` dims per head) or Mlp (``rows``
+    of fc1 = ``cols`` of fc2, ``k`` hidden units)."""
+
+    module: nn.Module
+    k: int
+    rows: torch.Tensor
+    cols: torch.Tensor
 
 
-def slim_attention(attn: Attention, s: float, selection: str = "first", generator: torch.Generator | None = None):
-    """A copy of ``attn`` whose heads keep ``kept(head_dim, s)`` dimensions each."""
+def _attention_cut(attn: Attention, s: float, selection: str, generator: torch.Generator | None) -> _Cut:
     if not isinstance(attn.q_norm, nn.Identity) or not isinstance(attn.k_norm, nn.Identity):
         raise ConfigError("slimming attention with q/k normalisation is not supported (its norm spans the head)")
     if not isinstance(attn.norm, nn.Identity) or getattr(attn, "gate", None) is not None:
         raise ConfigError("slimming attention with an output norm or gate is not supported")
     heads, head_dim = attn.num_heads, attn.head_dim
     k = kept(head_dim, s)
-    per_head = [choose(head_dim, k, selection, generator) + h * head_dim for h in range(heads)]
-    cols = torch.cat(per_head)  # positions in the concatenated head outputs (attn_dim)
+    cols = torch.cat([choose(head_dim, k, selection, generator) + h * head_dim for h in range(heads)])
     rows = torch.cat([cols + part * attn.attn_dim for part in range(3)])  # the same positions of Q, K and V
-    qkv_bias = attn.qkv.bias[rows] if attn.qkv.bias is not None else None
-    slim = copy.copy(attn)  # shallow: shares dropout modules; qkv and proj are replaced below
-    slim._modules = dict(attn._modules)
-    slim.qkv = _linear(attn.qkv.weight[rows], qkv_bias)
-    slim.proj = _linear(attn.proj.weight[:, cols], attn.proj.bias)
-    slim.head_dim, slim.attn_dim, slim.scale = k, heads * k, k**-0.5
-    return slim
+    return _Cut(attn, k, rows, cols)
 
 
-def slim_mlp(mlp: Mlp, s: float, selection: str = "first", generator: torch.Generator | None = None) -> Mlp:
-    """A copy of ``mlp`` keeping ``kept(hidden, s)`` hidden units."""
+def _mlp_cut(mlp: Mlp, s: float, selection: str, generator: torch.Generator | None) -> _Cut:
     if not isinstance(mlp.norm, nn.Identity):
         raise ConfigError("slimming an MLP with a hidden-layer norm is not supported")
     hidden = mlp.fc1.out_features
     units = choose(hidden, kept(hidden, s), selection, generator)
-    slim = copy.copy(mlp)
-    slim._modules = dict(mlp._modules)
-    slim.fc1 = _linear(mlp.fc1.weight[units], mlp.fc1.bias[units] if mlp.fc1.bias is not None else None)
-    slim.fc2 = _linear(mlp.fc2.weight[:, units], mlp.fc2.bias)
-    return slim
+    return _Cut(mlp, len(units), units, units)
 
 
-def slim_model(model: nn.Module, s: float, *, selection: str = "first", parts: str = "all", seed: int = 0) -> nn.Module:
-    """A slimmed copy of ``model`` (the original is left as it is); ``s = 1`` gives an exact copy."""
+def _param(weight: torch.Tensor, index: torch.Tensor, dim: int, like: nn.Parameter) -> nn.Parameter:
+    """The kept rows (``dim`` 0) or columns (1) of ``weight``, as a new contiguous parameter."""
+    return nn.Parameter(weight.detach().index_select(dim, index.to(weight.device)), like.requires_grad)
+
+
+def _apply(cut: _Cut) -> list[tuple[nn.Module, str, object]]:
+    """Slim ``cut.module`` in place; returns the (module, attribute, old value) that undo it."""
+    undo: list[tuple[nn.Module, str, object]] = []
+
+    def put(module: nn.Module, name: str, value: object) -> None:
+        undo.append((module, name, getattr(module, name)))
+        setattr(module, name, value)
+
+    module = cut.module
+    first, second = (module.qkv, module.proj) if isinstance(module, Attention) else (module.fc1, module.fc2)
+    put(first, "weight", _param(first.weight, cut.rows, 0, first.weight))
+    if first.bias is not None:
+        put(first, "bias", _param(first.bias, cut.rows, 0, first.bias))
+    put(first, "out_features", len(cut.rows))
+    put(second, "weight", _param(second.weight, cut.cols, 1, second.weight))  # its bias stays whole
+    put(second, "in_features", len(cut.cols))
+    if isinstance(module, Attention):
+        put(module, "head_dim", cut.k)
+        put(module, "attn_dim", module.num_heads * cut.k)
+        put(module, "scale", cut.k**-0.5)
+    return undo
+
+
+def _check(model: nn.Module, s: float, selection: str, parts: str) -> None:
     if parts not in PARTS:
         raise ConfigError(f"unknown parts {parts!r}; choose one of {', '.join(PARTS)}")
     if selection not in SELECTIONS:
         raise ConfigError(f"unknown selection {selection!r}; choose one of {', '.join(SELECTIONS)}")
     kept(1, s)  # validates s
-    slim = copy.deepcopy(model)
-    generator = torch.Generator().manual_seed(seed)
-    found = {"attn": 0, "mlp": 0}
-    for parent in list(slim.modules()):
-        for name, child in list(parent.named_children()):
-            if isinstance(child, Attention):
-                found["attn"] += 1
-                if parts in ("all", "attn"):
-                    setattr(parent, name, slim_attention(child, s, selection, generator))
-            elif type(child) is Mlp:
-                found["mlp"] += 1
-                if parts in ("all", "mlp"):
-                    setattr(parent, name, slim_mlp(child, s, selection, generator))
-    if not found["attn"] and not found["mlp"]:
+    if not any(isinstance(m, Attention) or type(m) is Mlp for m in model.modules()):
         raise ConfigError(
             f"{type(model).__name__} has no timm Attention or Mlp modules to slim (supported: timm ViTs, incl. "
             "parallel blocks)"
         )
+
+
+def _plan(model: nn.Module, s: float, selection: str, parts: str, seed: int) -> list[_Cut]:
+    """The cuts of every Attention and Mlp that width ``s`` changes, drawn in module order (the random selection's
+    order); a layer kept whole is left out (it is shared as it is)."""
+    generator = torch.Generator().manual_seed(seed)
+    cuts = []
+    for parent in list(model.modules()):
+        for child in parent.children():
+            if isinstance(child, Attention) and parts in ("all", "attn"):
+                cuts.append(_attention_cut(child, s, selection, generator))
+            elif type(child) is Mlp and parts in ("all", "mlp"):
+                cuts.append(_mlp_cut(child, s, selection, generator))
+    full = [cut.module.head_dim if isinstance(cut.module, Attention) else cut.module.fc1.out_features for cut in cuts]
+    return [cut for cut, n in zip(cuts, full, strict=True) if cut.k < n]
+
+
+def shared_copy(model: nn.Module) -> nn.Module:
+    """A copy of ``model``'s module tree holding the original's parameters and buffers (no tensor is copied)."""
+    memo = {id(t): t for t in (*model.parameters(), *model.buffers())}
+    return copy.deepcopy(model, memo)
+
+
+def meta_copy(model: nn.Module) -> nn.Module:
+    """A copy of ``model`` on the meta device, made without copying its tensors (for FLOP and parameter counts)."""
+    memo: dict[int, torch.Tensor] = {id(p): nn.Parameter(torch.empty_like(p, device="meta"), p.requires_grad)
+                                     for p in model.parameters()}  # fmt: skip
+    memo |= {id(b): torch.empty_like(b, device="meta") for b in model.buffers()}
+    return copy.deepcopy(model, memo)
+
+
+def slim_attention(attn: Attention, s: float, selection: str = "first", generator: torch.Generator | None = None):
+    """A copy of ``attn`` whose heads keep ``kept(head_dim, s)`` dimensions each."""
+    slim = shared_copy(attn)
+    cut = _attention_cut(slim, s, selection, generator)
+    if cut.k < attn.head_dim:
+        _apply(cut)
     return slim
+
+
+def slim_mlp(mlp: Mlp, s: float, selection: str = "first", generator: torch.Generator | None = None) -> Mlp:
+    """A copy of ``mlp`` keeping ``kept(hidden, s)`` hidden units."""
+    slim = shared_copy(mlp)
+    cut = _mlp_cut(slim, s, selection, generator)
+    if cut.k < mlp.fc1.out_features:
+        _apply(cut)
+    return slim
+
+
+def slim_model(model: nn.Module, s: float, *, selection: str = "first", parts: str = "all", seed: int = 0) -> nn.Module:
+    """A slimmed copy of ``model`` (the original is left as it is; unsliced tensors are shared with it, see the module
+    docstring); ``s = 1`` gives an exact copy."""
+    _check(model, s, selection, parts)
+    slim = shared_copy(model)
+    for cut in _plan(slim, s, selection, parts, seed):
+        _apply(cut)
+    return slim
+
+
+def _restore(undo: list[tuple[nn.Module, str, object]]) -> None:
+    for module, name, value in reversed(undo):
+        setattr(module, name, value)
+
+
+@contextlib.contextmanager
+def slimmed(
+    model: nn.Module, s: float, *, selection: str = "first", parts: str = "all", seed: int = 0, lazy: bool = False
+) -> Iterator[nn.Module]:
+    """``model`` itself slimmed as :func:`slim_model` slims it, for the ``with`` block; restored on leaving it (in
+    place: not for a model another thread runs meanwhile).
+
+    ``lazy``: each layer is sliced as it runs and restored when it returns (forward hooks), so only the running
+    layer's sliced weights exist at a time instead of a whole slimmed copy of the blocks (the sweep's way; outside a
+    forward the model reads as full width)."""
+    _check(model, s, selection, parts)
+    undo: list[tuple[nn.Module, str, object]] = []
+    running: dict[int, list[tuple[nn.Module, str, object]]] = {}
+    hooks = []
+    try:
+        for cut in _plan(model, s, selection, parts, seed):
+            if not lazy:
+                undo += _apply(cut)
+                continue
+
+            def enter(module: nn.Module, args: object, cut: _Cut = cut) -> None:
+                running[id(module)] = _apply(cut)
+
+            def leave(module: nn.Module, args: object, output: object) -> None:
+                _restore(running.pop(id(module), []))
+
+            hooks += [cut.module.register_forward_pre_hook(enter),
+                      cut.module.register_forward_hook(leave, always_call=True)]  # fmt: skip
+        yield model
+    finally:
+        for hook in hooks:
+            hook.remove()
+        for left in running.values():  # a forward that raised before its hook ran
+            _restore(left)
+        _restore(undo)
 
 
 def width_report(model: nn.Module) -> dict[str, int]:
@@ -133,4 +244,7 @@ def width_report(model: nn.Module) -> dict[str, int]:
     return report
 
 
-__all__ = ["PARTS", "SELECTIONS", "choose", "kept", "slim_attention", "slim_mlp", "slim_model", "width_report"]
+__all__ = [
+    "PARTS", "SELECTIONS", "choose", "kept", "meta_copy", "shared_copy", "slim_attention", "slim_mlp", "slim_model",
+    "slimmed", "width_report",
+]  # fmt: skip
