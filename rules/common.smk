@@ -151,10 +151,12 @@ def finetune_gres(size, gpus=None):
 
 
 def slim_encoder_files(encoder):
-    """Inputs of an encoder of the study: our exported encoders; external checkpoints are checked by the job,
-    which says where to download a missing one."""
-    if SLIMMING["encoders"][encoder].get("source", "pretrain") != "pretrain":
-        return []
+    """Inputs of an encoder of the study: our exported encoders, or an external checkpoint once it is there."""
+    entry = SLIMMING["encoders"][encoder]
+    if entry.get("source", "pretrain") != "pretrain":
+        # a replaced checkpoint reruns its sweeps; a missing one is the job's to report (with where to get it)
+        path = Path(entry["path"]).expanduser()
+        return [str(path)] if path.is_file() else []
     return [f"results/pretrain/{encoder}/encoder.safetensors", f"results/pretrain/{encoder}/encoder.json"]
 
 

@@ -12,7 +12,7 @@ from typing import Any
 # read by the probes alone
 _PROBE_KEYS = ("probes", "seeds", "k", "train_fraction")
 # read by the feature sweep alone (the probes and analyses take widths, variants and split from its manifest)
-_FEATURE_KEYS = ("widths", "ablations", "selection_seed", "batch_size", "input", "eval_split")
+_FEATURE_KEYS = ("widths", "ablations", "selection_seed", "batch_size", "loader_workers", "input", "eval_split")
 
 
 def _job(slim_cfg: dict[str, Any], encoder: str, drop: tuple[str, ...]) -> dict[str, Any]:
