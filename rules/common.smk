@@ -8,7 +8,7 @@ from rsfm.config import validate_config
 from rsfm.data.pipeline import final_stage, raw_dir
 from rsfm.errors import ConfigError
 from rsfm.plots.slimming import FIGURE_NAMES as SLIM_FIGURES
-from rsfm.workflow import PHASES, workflow_rules
+from rsfm.workflow import PHASES, canonical, workflow_rules
 
 min_version("9.0")
 
@@ -28,6 +28,11 @@ WORKERS = CFG["data"]["workers"]
 PRETRAIN = CFG.get("pretrain", {})
 FINETUNE = CFG.get("finetune", {})
 SLIMMING = CFG.get("slimming", {})
+
+
+def dataset_config(wildcards):
+    """The settings of one dataset: the params of its data jobs."""
+    return canonical(DATASETS[wildcards.dataset])
 
 
 def datasets_with(source):
@@ -62,7 +67,7 @@ def pretrain_job_config(run):
     """The settings one pretraining job reads (its params: an edit elsewhere in the section reruns nothing)."""
     from rsfm.pretrain.runs import job_config
 
-    return job_config(PRETRAIN, run)
+    return canonical(job_config(PRETRAIN, run))
 
 
 def pretrain_targets():
@@ -88,7 +93,7 @@ def finetune_job_config(benchmark, size):
     """The settings one fine-tuning job reads (its params: an edit of another benchmark or size reruns nothing)."""
     from rsfm.finetune.run import job_config
 
-    return job_config(FINETUNE, benchmark, size)
+    return canonical(job_config(FINETUNE, benchmark, size))
 
 
 def finetune_metric_files():
@@ -164,7 +169,7 @@ def slim_job_config(job, encoder):
     """The settings one job of the slimming study reads (rsfm.slimming.jobs): its params."""
     from rsfm.slimming import jobs
 
-    return getattr(jobs, f"{job}_config")(SLIMMING, encoder)
+    return canonical(getattr(jobs, f"{job}_config")(SLIMMING, encoder))
 
 
 def slim_outputs(pattern):

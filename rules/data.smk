@@ -24,7 +24,7 @@ rule download:
     params:
         archive_dir=lambda wc: DATA / "raw" / wc.dataset / "archives",
         # only the settings that choose the release files (Potsdam: imagery, labels): others re-extract nothing
-        settings=lambda wc: release_settings(wc.dataset, DATASETS[wc.dataset]),
+        settings=lambda wc: canonical(release_settings(wc.dataset, DATASETS[wc.dataset])),
     script:
         "../scripts/download.py"
 
@@ -48,7 +48,7 @@ rule verify:
     params:
         archive_dir=lambda wc: DATA / "raw" / wc.dataset / "archives",
         # only the settings that choose the release files (Potsdam: imagery, labels): others re-extract nothing
-        settings=lambda wc: release_settings(wc.dataset, DATASETS[wc.dataset]),
+        settings=lambda wc: canonical(release_settings(wc.dataset, DATASETS[wc.dataset])),
     script:
         "../scripts/verify.py"
 
@@ -74,7 +74,7 @@ rule extract:
     params:
         archive_dir=lambda wc: DATA / "raw" / wc.dataset / "archives",
         # only the settings that choose the release files (Potsdam: imagery, labels): others re-extract nothing
-        settings=lambda wc: release_settings(wc.dataset, DATASETS[wc.dataset]),
+        settings=lambda wc: canonical(release_settings(wc.dataset, DATASETS[wc.dataset])),
     script:
         "../scripts/extract.py"
 
@@ -96,7 +96,7 @@ rule synthesize:
         mem_mb=res("synthesize", "mem_mb"),
         runtime=res("synthesize", "runtime"),
     params:
-        dataset_cfg=lambda wc: DATASETS[wc.dataset],
+        dataset_cfg=dataset_config,
     script:
         "../scripts/synthesize.py"
 
@@ -120,7 +120,7 @@ rule convert:
         mem_mb=res("convert", "mem_mb"),
         runtime=res("convert", "runtime"),
     params:
-        dataset_cfg=lambda wc: DATASETS[wc.dataset],
+        dataset_cfg=dataset_config,
     script:
         "../scripts/convert.py"
 
@@ -144,7 +144,7 @@ rule tile:
         mem_mb=res("tile", "mem_mb"),
         runtime=res("tile", "runtime"),
     params:
-        dataset_cfg=lambda wc: DATASETS[wc.dataset],
+        dataset_cfg=dataset_config,
     script:
         "../scripts/tile.py"
 

@@ -122,6 +122,19 @@ def assert_one_encoders_chain(output: str, run: str) -> None:
     assert not {"synthesize", "convert", "tile"} & set(counts)  # the data stays
 
 
+def test_key_order_and_other_datasets_rerun_nothing(tmp_path):
+    # Snakemake compares params by their text: the params are sorted, so a config written in another key order (as
+    # yaml.safe_dump writes it) plans nothing, and neither does an edit of another dataset
+    config = yaml.safe_load((REPO / "config/config.yaml").read_text())
+    (tmp_path / "first.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    args = ("--cores", "1", "--directory", str(tmp_path), "--configfile")
+    snakemake("data/prepared/eurosat", *args, str(tmp_path / "first.yaml"))
+    config["data"]["datasets"]["loveda"]["synthetic"]["seed"] = 9
+    (tmp_path / "second.yaml").write_text(yaml.safe_dump(config, sort_keys=True))
+    again = snakemake("-n", "data/prepared/eurosat", *args, str(tmp_path / "second.yaml"))
+    assert "Nothing to be done" in again.stdout + again.stderr, again.stdout[-3000:]
+
+
 def dvc(*args, cwd):
     """dvc in ``cwd`` with this environment's snakemake first on PATH (the stages call it) and this clone's package."""
     env = {

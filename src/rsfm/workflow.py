@@ -49,6 +49,16 @@ PHASES = {
 }
 
 
+def canonical(value: Any) -> Any:
+    """``value`` with every mapping's keys sorted, as a job's params: Snakemake compares params by their text, so the
+    order of keys in a config file would otherwise rerun every job when it changes."""
+    if isinstance(value, dict):
+        return {key: canonical(value[key]) for key in sorted(value, key=str)}
+    if isinstance(value, list | tuple):
+        return [canonical(item) for item in value]
+    return value
+
+
 def rule_names(snakefile: str | os.PathLike[str], generated: Iterable[str] = ()) -> list[str]:
     """The rules a workflow defines, read from the text of its Snakefile and the rule files it includes (named
     ``rule <name>:``), plus ``generated``, the names of rules made in loops. Config validation needs them before
