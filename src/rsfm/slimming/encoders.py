@@ -38,7 +38,6 @@ m-so2sat, which has 10 of them).
 
 from __future__ import annotations
 
-import hashlib
 import json
 import pickle
 import re
@@ -64,11 +63,9 @@ def file_sha256(path: str | Path) -> str:
     stat = path.stat()
     memo = (str(path), stat.st_size, stat.st_mtime_ns, stat.st_ino)
     if memo not in _DIGESTS:
-        digest = hashlib.sha256()
-        with open(path, "rb") as handle:
-            while block := handle.read(1 << 23):
-                digest.update(block)
-        _DIGESTS[memo] = digest.hexdigest()
+        from rsfm.data.download import file_digest
+
+        _DIGESTS[memo] = file_digest(path, "sha256", chunk_size=1 << 23)
     return _DIGESTS[memo]
 
 

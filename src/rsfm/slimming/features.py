@@ -100,12 +100,9 @@ def read_index(prepared: str | Path, split: str) -> tuple[pd.DataFrame, dict[str
 
 def index_digest(prepared: str | Path, split: str) -> str:
     """sha256 of a split's index CSV and the set's meta.json (what the data stage says the split holds)."""
-    prepared = Path(prepared)
-    digest = hashlib.sha256()
-    for path in (prepared / "meta.json", prepared / f"{split}.csv"):
-        digest.update(path.read_bytes())
-        digest.update(b"\0")
-    return digest.hexdigest()
+    from rsfm.run_state import tree_digest
+
+    return tree_digest(prepared, ["meta.json", f"{split}.csv"])
 
 
 def targets_of(index: pd.DataFrame, meta: dict[str, Any]) -> np.ndarray:
