@@ -325,8 +325,8 @@ def _draw_track_field(painter: Painter, frame: Frame, rng: np.random.Generator) 
     straight = frame.length - frame.width
     painter.polygon(_stadium_outline(frame, straight, radius), track)
     lane = painter.px(1.22)
-    for k in range(1, 8):
-        lane_line = _stadium_outline(frame, straight, radius - k * lane)
+    for lane_index in range(1, 8):
+        lane_line = _stadium_outline(frame, straight, radius - lane_index * lane)
         painter.outline(lane_line, _rgb(track, 1.25), max(1.0, painter.px(0.05)))
     infield = radius - 8 * lane
     painter.polygon(_stadium_outline(frame, straight, infield), (70, 136, 68))
@@ -339,9 +339,9 @@ def _draw_pitch_markings(painter: Painter, frame: Frame) -> None:
     """A football pitch filling ``frame``: mowing stripes, touch and halfway lines, centre circle, penalty and goal
     areas (in proportion to a 105 x 68 m pitch)."""
     bands = 10
-    for k in range(bands):
-        x0, x1 = -1 + 2 * k / bands, -1 + 2 * (k + 1) / bands
-        painter.polygon(frame.rect(x0, x1, -1, 1), (76, 146, 72) if k % 2 else (66, 132, 64))
+    for band in range(bands):
+        x0, x1 = -1 + 2 * band / bands, -1 + 2 * (band + 1) / bands
+        painter.polygon(frame.rect(x0, x1, -1, 1), (76, 146, 72) if band % 2 else (66, 132, 64))
     white, line_width = (236, 236, 232), max(1.0, painter.px(0.12))
     painter.outline(frame.rect(-1, 1, -1, 1), white, line_width)
     painter.line(frame.box_point(0, -1), frame.box_point(0, 1), white, line_width)
@@ -560,11 +560,11 @@ def group(canvas: Canvas, style: str, count: int, allowed: tuple[int, ...], name
         length, width = sample_size(canvas, style)
         angle = canvas.grid_angle + rng.integers(2) * np.pi / 2
         across = np.array([-np.sin(angle), np.cos(angle)])
-        for k in range(int(rng.integers(1, 5))):  # one to four in a row, a metre apart
+        for position in range(int(rng.integers(1, 5))):  # one to four in a row, a metre apart
             if placed >= count:
                 break
-            fits = place(canvas, style, centre + across * k * (width + canvas.px(1)), length, width, angle, allowed,
-                         name, margin=0.5, free=True)  # fmt: skip
+            neighbour = centre + across * position * (width + canvas.px(1))
+            fits = place(canvas, style, neighbour, length, width, angle, allowed, name, margin=0.5, free=True)
             placed += fits
             if not fits:
                 break

@@ -265,7 +265,7 @@ def _populate(canvas: Canvas, recipe: Recipe, density: float, zone: np.ndarray |
         scatter(canvas, "swimming-pool", _count(rng, 40 * km2 * wanted["swimming-pool"], 1),
                     (COVER["low_vegetation"],), region=zone)  # fmt: skip
     if "building" in wanted:
-        canvas.objects.extend(OrientedObject(p, "building", 0) for p in canvas.buildings)
+        canvas.objects.extend(OrientedObject(footprint, "building", 0) for footprint in canvas.buildings)
 
 
 # --- render_scene: the general entry point --------------------------------------------------------------------------
@@ -332,7 +332,7 @@ def detection_recipe(rng: np.random.Generator, styles: Sequence[str], density: f
     """A mixed aerial scene for detection sets: a town, fields, a coast or river as the classes need them; each
     class gets a random per-scene emphasis (some scenes are ports, others car parks)."""
     wants = set(styles)
-    emphasis = {s: float(np.exp(rng.normal(0, 0.4))) * density for s in styles if s != "building"}
+    emphasis = {style: float(np.exp(rng.normal(0, 0.4))) * density for style in styles if style != "building"}
     return replace(
         DETECTION_SCENE,
         coast=float(rng.uniform(0.2, 0.35)) if wants & {"ship", "harbor"} else 0.0,
@@ -416,8 +416,9 @@ def class_recipe(name: str) -> Recipe:
     matches = [recipe for words, recipe in CLASS_RECIPES if any(w in key for w in words)] if not negated else []
     base = matches[0] if matches else _GENERIC[int(hashed.integers(len(_GENERIC)))]
     spread = 9.0 if matches else 18.0
-    covers = {k: v * float(hashed.uniform(0.75, 1.3)) for k, v in base.covers.items()}
-    tint = tuple(float(t) + float(d) for t, d in zip(base.tint, hashed.uniform(-spread, spread, 3), strict=True))
+    covers = {cover: weight * float(hashed.uniform(0.75, 1.3)) for cover, weight in base.covers.items()}
+    shifts = hashed.uniform(-spread, spread, 3)
+    tint = tuple(float(base_tint) + float(shift) for base_tint, shift in zip(base.tint, shifts, strict=True))
     return replace(base, covers=covers, tint=tint, region_m=base.region_m * float(hashed.uniform(0.8, 1.25)))
 
 
