@@ -16,7 +16,19 @@ import cv2
 import numpy as np
 
 from rsfm.data.annotations import OrientedObject
-from rsfm.data.synthetic import objects as obj
+from rsfm.data.synthetic.objects import (
+    ON_WATER,
+    STYLES,
+    along_roads,
+    bridges,
+    draw_buildings,
+    fill_apron,
+    fill_lot,
+    fill_tank_farm,
+    group,
+    harbor_piers,
+    scatter,
+)
 from rsfm.data.synthetic.scene import (
     COVER,
     COVERS,
@@ -110,7 +122,7 @@ def render(
     add_clutter(canvas, _count(rng, recipe.clutter * hectares))
     paint(canvas)
     paint_markings(canvas)
-    obj.draw_buildings(canvas, recipe.flat_roofs)
+    draw_buildings(canvas, recipe.flat_roofs)
     _populate(canvas, recipe, density, zone)
     cast_shadows(canvas)
     image = finish(canvas, recipe.haze, recipe.tint)
@@ -118,6 +130,7 @@ def render(
 
 
 def _count(rng: np.random.Generator, expected: float, minimum: int = 0) -> int:
+    """A Poisson count around ``expected``, at least ``minimum``: scenes of one recipe differ in how much they hold."""
     return max(minimum, int(rng.poisson(max(expected, 0.0))))
 
 
@@ -127,40 +140,49 @@ def _urban_zone(canvas: Canvas, share: float) -> np.ndarray:
     if share >= 0.99 or not land.any():
         return land
     field_ = smooth_noise(canvas.rng, canvas.height, canvas.width, canvas.px(400))
-    return land & (field_ > np.quantile(field_[land][::7], 1 - share))
+    return land & (field_ > np.quantile(field_[land][::7], 1 - share))  # the quantile of every 7th pixel: cheap
 
 
 def _add_airport(canvas: Canvas) -> None:
     """A runway across the scene (placed to cross as little water as possible), an apron with a terminal and a
     taxiway alongside it; roads stop at the airport grounds."""
     rng, h, w = canvas.rng, canvas.height, canvas.width
-    runway_w = canvas.px(45)
+    runway_width = canvas.px(45)
     water = canvas.cover == COVER["water"]
-    half = np.hypot(h, w)
-    best = None
+    half_length = np.hypot(h, w)
+    best = None  # of 8 headings along the street grid, the one whose runway crosses the least water
     for _ in range(8):
         angle = canvas.grid_angle + rng.integers(2) * np.pi / 2 + rng.normal(0, 0.05)
-        u, v = np.array([np.cos(angle), np.sin(angle)]), np.array([-np.sin(angle), np.cos(angle)])
-        centre = np.array([w, h]) / 2 + v * rng.uniform(-0.3, 0.3) * min(h, w)
-        pts = centre + np.linspace(-half, half, 200)[:, None] * u
-        inside = (pts[:, 0] >= 0) & (pts[:, 0] < w) & (pts[:, 1] >= 0) & (pts[:, 1] < h)
-        wet = water[pts[inside, 1].astype(int), pts[inside, 0].astype(int)].mean() if inside.any() else 1.0
+        along, across = np.array([np.cos(angle), np.sin(angle)]), np.array([-np.sin(angle), np.cos(angle)])
+        centre = np.array([w, h]) / 2 + across * rng.uniform(-0.3, 0.3) * min(h, w)
+        points = centre + np.linspace(-half_length, half_length, 200)[:, None] * along
+        inside = (points[:, 0] >= 0) & (points[:, 0] < w) & (points[:, 1] >= 0) & (points[:, 1] < h)
+        wet = water[points[inside, 1].astype(int), points[inside, 0].astype(int)].mean() if inside.any() else 1.0
         if best is None or wet < best[0]:
-            best = (wet, angle, centre, u, v)
+            best = (wet, angle, centre, along, across)
     assert best is not None
-    _, angle, centre, u, v = best
-    ends = np.array([centre - u * half, centre + u * half])
+    _, angle, centre, along, across = best
+    ends = np.array([centre - along * half_length, centre + along * half_length])
+    # The airport grounds (runway strip, apron, terminal) are grass first; roads stop at them.
     grounds = np.zeros((h, w), np.uint8)
-    side = rng.choice([-1, 1])
-    apron_w = canvas.px(rng.uniform(70, 110))
-    apron_l = min(canvas.px(rng.uniform(250, 450)), 0.8 * max(h, w))
-    apron_c = centre + v * side * (runway_w / 2 + canvas.px(60) + apron_w / 2) + u * rng.uniform(-0.2, 0.2) * w
-    apron = rotated_box(apron_c, apron_l, apron_w, angle)
-    taxiway = rotated_box(apron_c - v * side * (apron_w / 2 + canvas.px(30)), apron_l * 0.9, canvas.px(25), angle)
-    runway_strip = rotated_box(centre, 2 * half, runway_w + canvas.px(120), angle)
+    side = rng.choice([-1, 1])  # the side of the runway the apron is on
+    apron_width = canvas.px(rng.uniform(70, 110))
+    apron_length = min(canvas.px(rng.uniform(250, 450)), 0.8 * max(h, w))
+    apron_centre = (
+        centre
+        + across * side * (runway_width / 2 + canvas.px(60) + apron_width / 2)
+        + along * rng.uniform(-0.2, 0.2) * w
+    )
+    apron = rotated_box(apron_centre, apron_length, apron_width, angle)
+    taxiway = rotated_box(
+        apron_centre - across * side * (apron_width / 2 + canvas.px(30)), apron_length * 0.9, canvas.px(25), angle
+    )
+    runway_strip = rotated_box(centre, 2 * half_length, runway_width + canvas.px(120), angle)
     cv2.fillPoly(grounds, [np.round(runway_strip).astype(np.int32)], 1)
-    terminal = rotated_box(apron_c + v * side * (apron_w / 2 + canvas.px(14)), apron_l * 0.6, canvas.px(22), angle)
-    for poly in (apron, rotated_box(terminal.mean(axis=0), apron_l * 0.6 + canvas.px(10), canvas.px(32), angle)):
+    terminal = rotated_box(
+        apron_centre + across * side * (apron_width / 2 + canvas.px(14)), apron_length * 0.6, canvas.px(22), angle
+    )
+    for poly in (apron, rotated_box(terminal.mean(axis=0), apron_length * 0.6 + canvas.px(10), canvas.px(32), angle)):
         cv2.fillPoly(grounds, [np.round(poly).astype(np.int32)], 1)
     grass = grounds.astype(bool) & (canvas.cover != COVER["water"])
     canvas.cover[grass] = COVER["low_vegetation"]  # airfield grass
@@ -168,12 +190,14 @@ def _add_airport(canvas: Canvas) -> None:
         cv2.fillPoly(canvas.cover, [np.round(poly).astype(np.int32)], COVER["impervious"])
     cv2.fillPoly(canvas.cover, [np.round(terminal).astype(np.int32)], COVER["building"])
     canvas.buildings.append(terminal)
-    cv2.polylines(canvas.cover, [np.round(ends).astype(np.int32)], False, COVER["impervious"], int(runway_w))
+    cv2.polylines(canvas.cover, [np.round(ends).astype(np.int32)], False, COVER["impervious"], int(runway_width))
     canvas.reserved |= grounds
     canvas.keep_out = grounds.astype(bool)
-    canvas.roads.append(Road(ends, runway_w, "runway"))
-    # Planes park with their noses towards the terminal (fill_apron parks them along the site's -v edge).
-    canvas.sites.append(Site("apron", apron_c, float(angle + (np.pi if side > 0 else 0)), apron_l, apron_w))
+    canvas.roads.append(Road(ends, runway_width, "runway"))
+    # Planes park with their noses towards the terminal (fill_apron parks them along the site's -across edge).
+    canvas.sites.append(
+        Site("apron", apron_centre, float(angle + (np.pi if side > 0 else 0)), apron_length, apron_width)
+    )
 
 
 def _add_sites(canvas: Canvas, recipe: Recipe, density: float, extent_m: float) -> None:
@@ -203,44 +227,45 @@ def _populate(canvas: Canvas, recipe: Recipe, density: float, zone: np.ndarray |
     """Objects of every wanted class, in its typical place (sites, roads, water, open land)."""
     rng = canvas.rng
     km2 = canvas.area_m2 / 1e6
-    wanted = {k: v * density for k, v in recipe.objects.items() if v > 0}
+    # Most counts are per km of road or per km² (of water, for ships), times the recipe's factor and ``density``.
+    wanted = {style: factor * density for style, factor in recipe.objects.items() if factor > 0}
 
     def visible(style: str) -> bool:  # smaller than ~3 pixels: a speck no detector (or eye) would see
-        return canvas.px(obj.STYLES[style].length_m[1]) >= 3
+        return canvas.px(STYLES[style].length_m[1]) >= 3
 
     for site in canvas.sites:
         if site.kind == "lot" and visible("small-vehicle"):
-            obj.fill_lot(canvas, site, "small-vehicle", rng.uniform(0.5, 0.95))
+            fill_lot(canvas, site, "small-vehicle", rng.uniform(0.5, 0.95))
         elif site.kind == "truck_lot" and visible("large-vehicle"):
-            obj.fill_lot(canvas, site, "large-vehicle", rng.uniform(0.4, 0.9))
+            fill_lot(canvas, site, "large-vehicle", rng.uniform(0.4, 0.9))
         elif site.kind == "apron" and visible("plane"):
-            obj.fill_apron(canvas, site, max(1, int(site.length / canvas.px(40))))
+            fill_apron(canvas, site, max(1, int(site.length / canvas.px(40))))
         elif site.kind == "tank_farm" and visible("storage-tank"):
-            obj.fill_tank_farm(canvas, site)
+            fill_tank_farm(canvas, site)
     if "bridge" in wanted:
-        obj.bridges(canvas)
+        bridges(canvas)
     if "harbor" in wanted and visible("harbor"):
-        obj.harbor_piers(canvas, _count(rng, 3 * wanted["harbor"], 1), ship_name="ship" if "ship" in wanted else None)
+        harbor_piers(canvas, _count(rng, 3 * wanted["harbor"], 1), ship_name="ship" if "ship" in wanted else None)
     if "ship" in wanted and visible("ship"):
         water_km2 = km2 * float((canvas.cover == COVER["water"]).mean())
-        obj.scatter(canvas, "ship", _count(rng, 40 * water_km2 * wanted["ship"], 1), obj.ON_WATER, free=False)
+        scatter(canvas, "ship", _count(rng, 40 * water_km2 * wanted["ship"], 1), ON_WATER, free=False)
     road_px = sum(float(np.linalg.norm(np.diff(r.points, axis=0), axis=1).sum()) for r in canvas.roads)
     road_km = road_px * canvas.gsd / 1e3
     for style, per_km in (("small-vehicle", 10), ("large-vehicle", 2.5)):
         if style in wanted and visible(style):
-            obj.along_roads(canvas, style, _count(rng, per_km * road_km * wanted[style]))
+            along_roads(canvas, style, _count(rng, per_km * road_km * wanted[style]))
     land = tuple(COVER[n] for n in ("low_vegetation", "impervious", "bare"))
     for style, per_km2 in (("ground-track-field", 0.8), ("soccer-ball-field", 1.0)):
         if style in wanted and visible(style):
-            obj.scatter(canvas, style, _count(rng, per_km2 * km2 * wanted[style], 1), (*land, COVER["agriculture"]))
+            scatter(canvas, style, _count(rng, per_km2 * km2 * wanted[style], 1), (*land, COVER["agriculture"]))
     for style, per_km2 in (("tennis-court", 10), ("basketball-court", 6)):
         if style in wanted and visible(style):
-            obj.group(canvas, style, _count(rng, per_km2 * km2 * wanted[style], 1), land)
+            group(canvas, style, _count(rng, per_km2 * km2 * wanted[style], 1), land)
     if "swimming-pool" in wanted and visible("swimming-pool"):
-        obj.scatter(canvas, "swimming-pool", _count(rng, 40 * km2 * wanted["swimming-pool"], 1),
+        scatter(canvas, "swimming-pool", _count(rng, 40 * km2 * wanted["swimming-pool"], 1),
                     (COVER["low_vegetation"],), region=zone)  # fmt: skip
     if "building" in wanted:
-        canvas.objects.extend(OrientedObject(p, "building", 0) for p in canvas.buildings)
+        canvas.objects.extend(OrientedObject(footprint, "building", 0) for footprint in canvas.buildings)
 
 
 # --- render_scene: the general entry point --------------------------------------------------------------------------
@@ -267,7 +292,7 @@ def render_scene(
         weights = dict(landcover_classes)
     else:
         weights = dict.fromkeys(landcover_classes, 1.0)
-    unknown = set(weights) - set(COVERS) | set(object_classes) - set(obj.STYLES) - {"building"}
+    unknown = set(weights) - set(COVERS) | set(object_classes) - set(STYLES) - {"building"}
     if unknown:
         raise ValueError(f"unknown land-cover or object classes {sorted(unknown)}")
     total = sum(weights.values()) or 1.0
@@ -307,7 +332,7 @@ def detection_recipe(rng: np.random.Generator, styles: Sequence[str], density: f
     """A mixed aerial scene for detection sets: a town, fields, a coast or river as the classes need them; each
     class gets a random per-scene emphasis (some scenes are ports, others car parks)."""
     wants = set(styles)
-    emphasis = {s: float(np.exp(rng.normal(0, 0.4))) * density for s in styles if s != "building"}
+    emphasis = {style: float(np.exp(rng.normal(0, 0.4))) * density for style in styles if style != "building"}
     return replace(
         DETECTION_SCENE,
         coast=float(rng.uniform(0.2, 0.35)) if wants & {"ship", "harbor"} else 0.0,
@@ -391,8 +416,9 @@ def class_recipe(name: str) -> Recipe:
     matches = [recipe for words, recipe in CLASS_RECIPES if any(w in key for w in words)] if not negated else []
     base = matches[0] if matches else _GENERIC[int(hashed.integers(len(_GENERIC)))]
     spread = 9.0 if matches else 18.0
-    covers = {k: v * float(hashed.uniform(0.75, 1.3)) for k, v in base.covers.items()}
-    tint = tuple(float(t) + float(d) for t, d in zip(base.tint, hashed.uniform(-spread, spread, 3), strict=True))
+    covers = {cover: weight * float(hashed.uniform(0.75, 1.3)) for cover, weight in base.covers.items()}
+    shifts = hashed.uniform(-spread, spread, 3)
+    tint = tuple(float(base_tint) + float(shift) for base_tint, shift in zip(base.tint, shifts, strict=True))
     return replace(base, covers=covers, tint=tint, region_m=base.region_m * float(hashed.uniform(0.8, 1.25)))
 
 

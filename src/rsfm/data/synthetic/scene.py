@@ -48,6 +48,7 @@ COVER_NAMES: tuple[str, ...] = tuple(COVERS)
 COVER = {name: index for index, name in enumerate(COVER_NAMES)}
 NATURAL = ("tree", "water")  # covers with ragged outlines; the others follow straight parcel edges
 LAND = tuple(COVER[n] for n in ("impervious", "low_vegetation", "bare", "agriculture", "clutter", "tree"))
+FRACTION_BITS = 4  # OpenCV's ``shift``: drawing coordinates carry 4 fractional bits, for sub-pixel outlines
 
 CROP_PALETTE = np.array(
     [(96, 134, 58), (126, 152, 70), (168, 160, 92), (190, 172, 110), (150, 118, 84), (112, 92, 70), (80, 118, 56)],
@@ -56,6 +57,7 @@ CROP_PALETTE = np.array(
 CLUTTER_PALETTE = np.array(
     [(186, 60, 48), (48, 96, 168), (214, 150, 56), (150, 60, 40), (200, 110, 40), (110, 70, 50)], dtype=np.float32
 )
+CLUTTER_WEIGHTS = (0.22, 0.06, 0.22, 0.18, 0.16, 0.16)
 
 
 # --- noise ----------------------------------------------------------------------------------------------------------
@@ -65,7 +67,7 @@ def white_noise(rng: np.random.Generator, height: int, width: int) -> np.ndarray
     """Zero-mean, unit-variance per-pixel noise (uniform, from random bytes: much cheaper than Gaussian)."""
     noise = rng.integers(0, 256, (height, width), dtype=np.uint8).astype(np.float32)
     noise -= np.float32(127.5)
-    noise *= np.float32(1 / 73.9)
+    noise *= np.float32(1 / 73.9)  # the standard deviation of uniform bytes, sqrt((256**2 - 1) / 12)
     return noise
 
 
@@ -93,23 +95,23 @@ def smooth_noise(rng: np.random.Generator, height: int, width: int, scale: float
 
 
 def voronoi(rng: np.random.Generator, height: int, width: int, cell: float) -> tuple[np.ndarray, int]:
-    """Voronoi regions of jittered-grid seeds about ``cell`` pixels apart: (labels 0..n-1 int32, n).
+    """Voronoi regions of jittered-grid seeds about ``cell`` pixels apart: (labels 0..n-1 as int32, n).
 
     Large canvases are partitioned at half resolution (2-pixel steps along region edges are lost in the blur).
     """
-    f = 2 if min(height, width) >= 512 and cell >= 16 else 1
-    h, w, cell = -(-height // f), -(-width // f), max(float(cell) / f, 4.0)
-    ny, nx = max(1, round(h / cell)), max(1, round(w / cell))
-    gy, gx = np.meshgrid((np.arange(ny) + 0.5) * h / ny, (np.arange(nx) + 0.5) * w / nx, indexing="ij")
-    jitter = rng.uniform(-0.45, 0.45, (2, ny, nx)) * np.array([h / ny, w / nx])[:, None, None]
-    ys = np.clip(gy + jitter[0], 0, h - 1).astype(int).ravel()
-    xs = np.clip(gx + jitter[1], 0, w - 1).astype(int).ravel()
+    factor = 2 if min(height, width) >= 512 and cell >= 16 else 1
+    h, w, cell = -(-height // factor), -(-width // factor), max(float(cell) / factor, 4.0)
+    rows, cols = max(1, round(h / cell)), max(1, round(w / cell))
+    grid_y, grid_x = np.meshgrid((np.arange(rows) + 0.5) * h / rows, (np.arange(cols) + 0.5) * w / cols, indexing="ij")
+    jitter = rng.uniform(-0.45, 0.45, (2, rows, cols)) * np.array([h / rows, w / cols])[:, None, None]
+    ys = np.clip(grid_y + jitter[0], 0, h - 1).astype(int).ravel()
+    xs = np.clip(grid_x + jitter[1], 0, w - 1).astype(int).ravel()
     seeds = np.ones((h, w), np.uint8)
     seeds[ys, xs] = 0
     _, labels = cv2.distanceTransformWithLabels(seeds, cv2.DIST_L2, 5, labelType=cv2.DIST_LABEL_PIXEL)
     labels -= 1
-    if f > 1:
-        labels = cv2.resize(labels, (w * f, h * f), interpolation=cv2.INTER_NEAREST)[:height, :width]
+    if factor > 1:
+        labels = cv2.resize(labels, (w * factor, h * factor), interpolation=cv2.INTER_NEAREST)[:height, :width]
     return labels, int(labels.max()) + 1
 
 
@@ -118,10 +120,11 @@ def rotated_box(centre: np.ndarray, length: float, width: float, angle: float) -
 
     ``angle`` is the heading (radians, image coordinates); ``length`` runs along it.
     """
-    u = np.array([np.cos(angle), np.sin(angle)]) * (length / 2)
-    v = np.array([-np.sin(angle), np.cos(angle)]) * (width / 2)
+    half_along = np.array([np.cos(angle), np.sin(angle)]) * (length / 2)
+    half_across = np.array([-np.sin(angle), np.cos(angle)]) * (width / 2)
     centre = np.asarray(centre, dtype=np.float64)
-    return np.array([centre + u - v, centre + u + v, centre - u + v, centre - u - v])
+    front, rear = centre + half_along, centre - half_along
+    return np.array([front - half_across, front + half_across, rear + half_across, rear - half_across])
 
 
 # --- the canvas -----------------------------------------------------------------------------------------------------
@@ -129,6 +132,8 @@ def rotated_box(centre: np.ndarray, length: float, width: float, angle: float) -
 
 @dataclass
 class Road:
+    """A road laid out on the canvas, burnt into the cover map by :func:`draw_roads` (runways by the airport)."""
+
     points: np.ndarray  # (N, 2) polyline, pixels
     width: float  # pixels
     kind: str = "road"  # "road", "street" or "runway"
@@ -187,10 +192,12 @@ class Canvas:
         self.grid_angle = float(self.rng.uniform(0, np.pi / 2))
 
     def px(self, metres: float) -> float:
+        """Pixels spanned by ``metres`` on the ground."""
         return metres / self.gsd
 
     @property
     def area_m2(self) -> float:
+        """Ground area of the scene in square metres."""
         return self.height * self.width * self.gsd**2
 
 
@@ -203,24 +210,25 @@ def base_landcover(canvas: Canvas, weights: dict[str, float], region_m: float, p
     The fields are evaluated at half resolution (region outlines are smooth at that scale anyway).
     """
     rng, h, w = canvas.rng, canvas.height, canvas.width
-    names = [n for n, v in weights.items() if v > 0] or ["low_vegetation"]
-    hh, hw = max(1, (h + 1) // 2), max(1, (w + 1) // 2)
+    names = [name for name, weight in weights.items() if weight > 0] or ["low_vegetation"]
+    half_h, half_w = max(1, (h + 1) // 2), max(1, (w + 1) // 2)
     scale = canvas.px(region_m) / 2
-    best = np.full((hh, hw), -np.inf, np.float32)
-    index = np.zeros((hh, hw), np.uint8)
-    for i, name in enumerate(names):
-        field_ = smooth_noise(rng, hh, hw, scale) + 0.35 * smooth_noise(rng, hh, hw, scale / 4)
+    best = np.full((half_h, half_w), -np.inf, np.float32)
+    index = np.zeros((half_h, half_w), np.uint8)
+    for field_index, name in enumerate(names):
+        field_ = smooth_noise(rng, half_h, half_w, scale) + 0.35 * smooth_noise(rng, half_h, half_w, scale / 4)
         field_ += np.float32(np.log(weights.get(name, 1.0)))
         better = field_ > best
-        best[better], index[better] = field_[better], i
-    lut = np.array([COVER[n] for n in names], np.uint8)
-    natural = cv2.resize(lut[index], (w, h), interpolation=cv2.INTER_NEAREST)
-    labels, n = voronoi(rng, h, w, canvas.px(parcel_m))
-    counts = np.bincount((labels[::2, ::2] * len(COVER) + natural[::2, ::2]).ravel(), minlength=n * len(COVER))
-    parcel_cover = counts.reshape(n, len(COVER)).argmax(axis=1).astype(np.uint8)[labels]
+        best[better], index[better] = field_[better], field_index
+    cover_of_field = np.array([COVER[name] for name in names], np.uint8)
+    natural = cv2.resize(cover_of_field[index], (w, h), interpolation=cv2.INTER_NEAREST)
+    # Each parcel takes the cover most of its pixels have; tree and water keep the ragged outline of their field.
+    parcels, n_parcels = voronoi(rng, h, w, canvas.px(parcel_m))
+    counts = np.bincount((parcels[::2, ::2] * len(COVER) + natural[::2, ::2]).ravel(), minlength=n_parcels * len(COVER))
+    parcel_cover = counts.reshape(n_parcels, len(COVER)).argmax(axis=1).astype(np.uint8)[parcels]
     is_natural = np.isin(np.arange(len(COVER)), [COVER[c] for c in NATURAL])
     canvas.cover = np.where(is_natural[natural] | is_natural[parcel_cover], natural, parcel_cover).astype(np.uint8)
-    canvas.regions, canvas.n_regions = labels, n
+    canvas.regions, canvas.n_regions = parcels, n_parcels
 
 
 def add_coast(canvas: Canvas, share: float = 0.3) -> None:
@@ -229,9 +237,10 @@ def add_coast(canvas: Canvas, share: float = 0.3) -> None:
     angle = rng.uniform(0, 2 * np.pi)
     xs = ((np.arange(w, dtype=np.float32) - w / 2) * np.float32(np.cos(angle)))[None, :]
     ys = ((np.arange(h, dtype=np.float32) - h / 2) * np.float32(np.sin(angle)))[:, None]
-    d = (xs + ys) + smooth_noise(rng, h, w, canvas.px(120)) * np.float32(canvas.px(25))
-    d += smooth_noise(rng, h, w, canvas.px(30)) * np.float32(3)
-    sea = d > np.quantile(d[::4, ::4], 1 - share)
+    # Distance towards the sea along ``angle``, roughened at two scales; its top ``share`` is sea.
+    seaward = (xs + ys) + smooth_noise(rng, h, w, canvas.px(120)) * np.float32(canvas.px(25))
+    seaward += smooth_noise(rng, h, w, canvas.px(30)) * np.float32(3)
+    sea = seaward > np.quantile(seaward[::4, ::4], 1 - share)
     canvas.cover[sea] = COVER["water"]
     canvas.sea = sea
 
@@ -246,17 +255,18 @@ def add_river(canvas: Canvas, width_m: tuple[float, float] = (20, 60)) -> None:
 
 
 def _wandering_line(
-    rng: np.random.Generator, h: int, w: int, wiggle: float, steps: int, angle: float | None = None
+    rng: np.random.Generator, height: int, width: int, wiggle: float, steps: int, angle: float | None = None
 ) -> np.ndarray:
     """A line through the scene (at a random angle unless given), offset sideways by a smooth random walk."""
     angle = rng.uniform(0, np.pi) if angle is None else angle
-    u, v = np.array([np.cos(angle), np.sin(angle)]), np.array([-np.sin(angle), np.cos(angle)])
-    centre = np.array([w, h]) * rng.uniform(0.25, 0.75, 2)
-    half = np.hypot(h, w) * 0.75
-    t = np.linspace(-half, half, steps)
+    along, across = np.array([np.cos(angle), np.sin(angle)]), np.array([-np.sin(angle), np.cos(angle)])
+    centre = np.array([width, height]) * rng.uniform(0.25, 0.75, 2)
+    half = np.hypot(height, width) * 0.75  # long enough to leave the scene on both sides
+    distance = np.linspace(-half, half, steps)
+    # The sideways walk strays about 3 x ``wiggle`` pixels end to end, whatever the number of steps.
     walk = np.cumsum(rng.standard_normal(steps)) * wiggle / np.sqrt(steps) * 3
     walk = np.convolve(walk - walk.mean(), np.ones(5) / 5, mode="same")
-    return centre + t[:, None] * u + walk[:, None] * v
+    return centre + distance[:, None] * along + walk[:, None] * across
 
 
 def add_roads(canvas: Canvas, count: int, width_m: tuple[float, float] = (7, 14)) -> None:
@@ -276,20 +286,22 @@ def add_street_grid(canvas: Canvas, zone: np.ndarray, spacing_m: tuple[float, fl
     angle = canvas.grid_angle
     half = np.hypot(h, w) / 2 + 10
     centre = np.array([w / 2, h / 2])
-    t = np.arange(-half, half, 2.0)
+    distance = np.arange(-half, half, 2.0)
     for direction in (angle, angle + np.pi / 2):
-        u, v = np.array([np.cos(direction), np.sin(direction)]), np.array([-np.sin(direction), np.cos(direction)])
+        along = np.array([np.cos(direction), np.sin(direction)])
+        across = np.array([-np.sin(direction), np.cos(direction)])
         offset = -half + rng.uniform(0, canvas.px(spacing_m[1]))
         while offset < half:
-            if rng.random() > 0.12:
-                pts = centre + v * offset + t[:, None] * u
-                ok = (pts[:, 0] >= 0) & (pts[:, 0] < w) & (pts[:, 1] >= 0) & (pts[:, 1] < h)
-                ok[ok] = zone[pts[ok, 1].astype(int), pts[ok, 0].astype(int)]
-                if ok.any():
-                    inside = t[ok]
-                    p0, p1 = centre + v * offset + u * inside.min(), centre + v * offset + u * inside.max()
+            if rng.random() > 0.12:  # about one street in eight is left out
+                street = centre + across * offset
+                points = street + distance[:, None] * along
+                in_zone = (points[:, 0] >= 0) & (points[:, 0] < w) & (points[:, 1] >= 0) & (points[:, 1] < h)
+                in_zone[in_zone] = zone[points[in_zone, 1].astype(int), points[in_zone, 0].astype(int)]
+                if in_zone.any():
+                    inside = distance[in_zone]
+                    start, end = street + along * inside.min(), street + along * inside.max()  # clipped to the zone
                     width = max(1.0, canvas.px(width_m * rng.uniform(0.85, 1.15)))
-                    canvas.roads.append(Road(np.array([p0, p1]), width, "street"))
+                    canvas.roads.append(Road(np.array([start, end]), width, "street"))
             offset += canvas.px(rng.uniform(*spacing_m))
 
 
@@ -301,11 +313,11 @@ def draw_roads(canvas: Canvas) -> None:
     for road in canvas.roads:
         if road.kind == "runway":
             continue
-        pts = np.round(road.points).astype(np.int32)
+        polyline = np.round(road.points).astype(np.int32)
         if road.kind == "street" and canvas.px(2.5) >= 1:
-            cv2.polylines(canvas.cover, [pts], False, COVER["impervious"], int(road.width + 2 * canvas.px(2.5)))
-        cv2.polylines(canvas.cover, [pts], False, COVER["road"], max(1, round(road.width)))
-        cv2.polylines(canvas.reserved, [pts], False, 1, max(1, round(road.width + canvas.px(3))))
+            cv2.polylines(canvas.cover, [polyline], False, COVER["impervious"], int(road.width + 2 * canvas.px(2.5)))
+        cv2.polylines(canvas.cover, [polyline], False, COVER["road"], max(1, round(road.width)))
+        cv2.polylines(canvas.reserved, [polyline], False, 1, max(1, round(road.width + canvas.px(3))))
     if canvas.sea is not None:
         canvas.cover[canvas.sea] = COVER["water"]
     if before is not None and canvas.keep_out is not None:
@@ -351,10 +363,11 @@ def free_rectangle(
         if where is None:
             centre = rng.uniform([radius, radius], [w - radius, h - radius])
         else:
-            k = rng.integers(len(where[0]))
-            centre = np.array([where[0][k], where[1][k]], np.float64) + rng.uniform(0, 4, 2)
+            pick = rng.integers(len(where[0]))
+            centre = np.array([where[0][pick], where[1][pick]], np.float64) + rng.uniform(0, 4, 2)
             if not (radius <= centre[0] < w - radius and radius <= centre[1] < h - radius):
                 continue
+        # The centre pixel first: a cheap rejection before the rectangle is rasterised.
         cx, cy = int(centre[0]), int(centre[1])
         if canvas.reserved[cy, cx] or not allowed_lut[canvas.cover[cy, cx]]:
             continue
@@ -408,9 +421,9 @@ def add_trees(canvas: Canvas, count: int, radius_m: tuple[float, float] = (2.0, 
     centres = rng.uniform([0, 0], [w, h], (count, 2))
     radii = canvas.px(1) * rng.uniform(*radius_m, count)
     free = np.isin(canvas.cover, [COVER["low_vegetation"], COVER["impervious"], COVER["bare"]]) & (canvas.reserved == 0)
-    for (x, y), r in zip(centres, radii, strict=True):
-        if free[int(y), int(x)] and r >= 0.7:
-            cv2.circle(canvas.cover, (int(x), int(y)), round(r), COVER["tree"], -1)
+    for (x, y), radius in zip(centres, radii, strict=True):
+        if free[int(y), int(x)] and radius >= 0.7:
+            cv2.circle(canvas.cover, (int(x), int(y)), round(radius), COVER["tree"], -1)
     canvas.cover[(canvas.reserved > 0) & (canvas.cover == COVER["tree"])] = COVER["low_vegetation"]
 
 
@@ -458,53 +471,55 @@ def paint(canvas: Canvas) -> None:
     multiply-and-saturate are several times faster than numpy on interleaved RGB.
     """
     rng, h, w, cover = canvas.rng, canvas.height, canvas.width, canvas.cover
-    covers = list(COVERS.values())
+    looks = list(COVERS.values())
     # Colour per (cover, region): the cover's colour with a region-wise brightness and hue jitter.
-    rgb = np.array([c.rgb for c in covers], np.float32)
-    tint = np.array([c.tint for c in covers], np.float32)
+    rgb = np.array([look.rgb for look in looks], np.float32)
+    tint = np.array([look.tint for look in looks], np.float32)
     jitter = rng.standard_normal((canvas.n_regions, 4)).astype(np.float32)
-    factor = 1 + tint[:, None, None] * (0.8 * jitter[None, :, :1] + 0.4 * jitter[None, :, 1:])
-    colour_lut = (rgb[:, None, :] * factor).reshape(-1, 3)
+    region_factor = 1 + tint[:, None, None] * (0.8 * jitter[None, :, :1] + 0.4 * jitter[None, :, 1:])
+    colour_lut = (rgb[:, None, :] * region_factor).reshape(-1, 3)
     index = cover.astype(np.int32) * canvas.n_regions + canvas.regions
     base = np.empty((3, h, w), np.float32)
-    for c in range(3):
-        np.take(np.ascontiguousarray(colour_lut[:, c]), index, out=base[c])
+    for channel in range(3):
+        np.take(np.ascontiguousarray(colour_lut[:, channel]), index, out=base[channel])
+    # Texture: a brightness factor around 1 from grain, ~1 m mottling and ~15 m blotches, each scaled per cover.
     grain = white_noise(rng, h, w)
-    k = int(np.clip(round(canvas.px(1.2)), 1, 9))
-    fine = cv2.blur(grain, (k, k)) * np.float32(k) if k > 1 else white_noise(rng, h, w)
+    kernel = int(np.clip(round(canvas.px(1.2)), 1, 9))
+    # A k x k box blur divides the grain's standard deviation by k: times k, the mottling has unit variance too.
+    fine = cv2.blur(grain, (kernel, kernel)) * np.float32(kernel) if kernel > 1 else white_noise(rng, h, w)
     blotch = smooth_noise(rng, h, w, canvas.px(15))
-    amp = np.array([[c.grain, c.fine, c.blotch] for c in covers], np.float32) / 100
-    texture = amp[:, 0][cover] * grain
-    texture += amp[:, 1][cover] * fine
-    texture += amp[:, 2][cover] * blotch
-    _agriculture(canvas, base, texture)
-    _trees(canvas, texture)
-    _water(canvas, base)
-    _clutter(canvas, base)
+    amplitude = np.array([[look.grain, look.fine, look.blotch] for look in looks], np.float32) / 100
+    texture = amplitude[:, 0][cover] * grain
+    texture += amplitude[:, 1][cover] * fine
+    texture += amplitude[:, 2][cover] * blotch
+    _paint_crops(canvas, base, texture)
+    _paint_canopy(canvas, texture)
+    _paint_water(canvas, base)
+    _paint_clutter(canvas, base)
     texture += 1
     texture *= 1 + 0.05 * smooth_noise(rng, h, w, max(h, w) / 2)  # slow illumination change across the scene
     texture += white_noise(rng, h, w) * np.float32(0.01)  # sensor noise
-    canvas.image = cv2.merge([cv2.multiply(base[c], texture, dtype=cv2.CV_8U) for c in range(3)])
+    canvas.image = cv2.merge([cv2.multiply(base[channel], texture, dtype=cv2.CV_8U) for channel in range(3)])
 
 
-def _agriculture(canvas: Canvas, base: np.ndarray, texture: np.ndarray) -> None:
+def _paint_crops(canvas: Canvas, base: np.ndarray, texture: np.ndarray) -> None:
     """Crop parcels: colour from a crop palette and rows of a per-parcel orientation and spacing."""
     rng = canvas.rng
     ys, xs = np.nonzero(canvas.cover == COVER["agriculture"])
     if len(ys) == 0:
         return
-    n = canvas.n_regions
-    crop = rng.integers(len(CROP_PALETTE), size=n)
-    angle = rng.uniform(0, np.pi, n).astype(np.float32)
-    period = canvas.px(1) * rng.uniform(2.0, 6.0, n).astype(np.float32)
-    amplitude = np.where(rng.random(n) < 0.75, rng.uniform(0.05, 0.16, n), 0.0).astype(np.float32)
+    n_parcels = canvas.n_regions
+    crop = rng.integers(len(CROP_PALETTE), size=n_parcels)
+    angle = rng.uniform(0, np.pi, n_parcels).astype(np.float32)
+    period = canvas.px(1) * rng.uniform(2.0, 6.0, n_parcels).astype(np.float32)
+    amplitude = np.where(rng.random(n_parcels) < 0.75, rng.uniform(0.05, 0.16, n_parcels), 0.0).astype(np.float32)
     amplitude[period < 2.2] = 0.0  # rows finer than the pixels are invisible
-    labels = canvas.regions[ys, xs]
-    phase = (xs * np.cos(angle)[labels] + ys * np.sin(angle)[labels]) * (2 * np.pi / period[labels])
-    texture[ys, xs] += amplitude[labels] * np.sin(phase)
-    colours = CROP_PALETTE[crop] * (1 + 0.05 * rng.standard_normal((n, 1))).astype(np.float32)
-    for c in range(3):
-        base[c, ys, xs] = colours[:, c][labels]
+    parcel = canvas.regions[ys, xs]
+    phase = (xs * np.cos(angle)[parcel] + ys * np.sin(angle)[parcel]) * (2 * np.pi / period[parcel])
+    texture[ys, xs] += amplitude[parcel] * np.sin(phase)
+    colours = CROP_PALETTE[crop] * (1 + 0.05 * rng.standard_normal((n_parcels, 1))).astype(np.float32)
+    for channel in range(3):
+        base[channel, ys, xs] = colours[:, channel][parcel]
     # Field margins: tracks and hedges along parcel edges.
     edge = np.zeros(canvas.cover.shape, bool)
     edge[1:, :] |= canvas.regions[1:, :] != canvas.regions[:-1, :]
@@ -515,46 +530,46 @@ def _agriculture(canvas: Canvas, base: np.ndarray, texture: np.ndarray) -> None:
     texture[edge] -= 0.18
 
 
-def _trees(canvas: Canvas, texture: np.ndarray) -> None:
+def _paint_canopy(canvas: Canvas, texture: np.ndarray) -> None:
     """Tree canopy: sunlit crowns and dark gaps between them; crowns stand ~7-13 m high (for shadows)."""
-    idx = np.nonzero(canvas.cover == COVER["tree"])
-    if len(idx[0]) == 0:
+    canopy = np.nonzero(canvas.cover == COVER["tree"])
+    if len(canopy[0]) == 0:
         return
     scale = canvas.px(2.0)
-    crown = smooth_noise(canvas.rng, canvas.height, canvas.width, max(scale, 1.5))[idx]
+    crown = smooth_noise(canvas.rng, canvas.height, canvas.width, max(scale, 1.5))[canopy]
     contrast = 0.28 if scale >= 3 else 0.15  # crowns a pixel or two wide blur into a finer, flatter texture
-    texture[idx] += contrast * np.tanh(1.3 * crown) - 0.03
-    canvas.elevation[idx] = np.where(crown > -1.0, 10 + 2 * np.clip(crown, -1, 1), 6)
+    texture[canopy] += contrast * np.tanh(1.3 * crown) - 0.03
+    canvas.elevation[canopy] = np.where(crown > -1.0, 10 + 2 * np.clip(crown, -1, 1), 6)
 
 
-def _water(canvas: Canvas, base: np.ndarray) -> None:
+def _paint_water(canvas: Canvas, base: np.ndarray) -> None:
     """Water: turbid and lighter near the shore, darker offshore."""
     water = (canvas.cover == COVER["water"]).astype(np.uint8)
     if not water.any():
         return
     distance = np.minimum(cv2.distanceTransform(water, cv2.DIST_L2, 3), 1e6) * np.float32(canvas.gsd)  # to the shore
-    idx = np.nonzero(water.astype(bool) & (distance < 50))  # beyond, the cover colour (deep water) stays
-    shallow = np.exp(-distance[idx] / 12.0)
-    for c, tint in enumerate((38, 30, 4)):  # shallow water is greener and brighter
-        base[c][idx] = base[c][idx] * (1 + 0.136 * shallow) + shallow * tint
+    near_shore = np.nonzero(water.astype(bool) & (distance < 50))  # beyond, the cover colour (deep water) stays
+    shallow = np.exp(-distance[near_shore] / 12.0)
+    for channel, tint in enumerate((38, 30, 4)):  # shallow water is greener and brighter
+        base[channel][near_shore] = base[channel][near_shore] * (1 + 0.136 * shallow) + shallow * tint
 
 
-def _clutter(canvas: Canvas, base: np.ndarray) -> None:
+def _paint_clutter(canvas: Canvas, base: np.ndarray) -> None:
     """Clutter: brown ground strewn with blocks of assorted colours (containers, material, debris)."""
     rng = canvas.rng
     mask = canvas.cover == COVER["clutter"]
     if not mask.any():
         return
     cell = max(1.0, canvas.px(2.5))
-    gh, gw = int(canvas.height / cell) + 2, int(canvas.width / cell) + 2
-    blocks = rng.choice(len(CLUTTER_PALETTE), size=(gh, gw), p=[0.22, 0.06, 0.22, 0.18, 0.16, 0.16]).astype(np.uint8)
-    present = (rng.random((gh, gw)) < 0.45).astype(np.uint8)
-    size = (int(gw * cell), int(gh * cell))
+    grid_h, grid_w = int(canvas.height / cell) + 2, int(canvas.width / cell) + 2
+    blocks = rng.choice(len(CLUTTER_PALETTE), size=(grid_h, grid_w), p=CLUTTER_WEIGHTS).astype(np.uint8)
+    present = (rng.random((grid_h, grid_w)) < 0.45).astype(np.uint8)
+    size = (int(grid_w * cell), int(grid_h * cell))
     blocks = cv2.resize(blocks, size, interpolation=cv2.INTER_NEAREST)[: canvas.height, : canvas.width]
     present = cv2.resize(present, size, interpolation=cv2.INTER_NEAREST)[: canvas.height, : canvas.width]
     hit = mask & (present > 0)
-    for c in range(3):
-        base[c][hit] = CLUTTER_PALETTE[:, c][blocks[hit]]
+    for channel in range(3):
+        base[channel][hit] = CLUTTER_PALETTE[:, channel][blocks[hit]]
 
 
 def paint_markings(canvas: Canvas) -> None:
@@ -571,25 +586,38 @@ def paint_markings(canvas: Canvas) -> None:
         dash, gap = canvas.px(30 if runway else 3), canvas.px(30 if runway else 9)
         lines = [(road.points, dash, gap)]
         if runway:
-            d = road.points[-1] - road.points[0]
-            normal = np.array([-d[1], d[0]]) / (np.linalg.norm(d) + 1e-9) * (road.width / 2 - canvas.px(3))
+            direction = road.points[-1] - road.points[0]
+            unit_normal = np.array([-direction[1], direction[0]]) / (np.linalg.norm(direction) + 1e-9)
+            normal = unit_normal * (road.width / 2 - canvas.px(3))  # edge lines 3 m inside the runway's edges
             lines += [(road.points + normal, dash, 0.0), (road.points - normal, dash, 0.0)]
-        for points, dash_len, gap_len in lines:
-            for a, b in itertools.pairwise(points):
-                _dashes(canvas, a, b, dash_len, gap_len, colour, thickness, surface)
+        for points, dash_length, gap_length in lines:
+            for start, end in itertools.pairwise(points):
+                _draw_dashes(canvas, start, end, dash_length, gap_length, colour, thickness, surface)
 
 
-def _dashes(canvas: Canvas, a: np.ndarray, b: np.ndarray, dash: float, gap: float, colour, thickness: int, surface):
+def _draw_dashes(
+    canvas: Canvas,
+    start: np.ndarray,
+    end: np.ndarray,
+    dash: float,
+    gap: float,
+    colour: tuple[int, int, int],
+    thickness: int,
+    surface: int,
+) -> None:
+    """Dashes ``dash`` pixels long, ``gap`` apart, from ``start`` to ``end``: each one drawn only where its middle
+    lies on cover ``surface`` (markings stop where the road does, at the sea and the airport fence)."""
     assert canvas.image is not None
-    length = float(np.linalg.norm(b - a))
+    length = float(np.linalg.norm(end - start))
     if length < 1:
         return
-    u = (b - a) / length
-    for s in np.arange(0, length, dash + gap):
-        p, q = a + u * s, a + u * min(s + dash, length)
-        mx, my = ((p + q) / 2).astype(int)
-        if 0 <= mx < canvas.width and 0 <= my < canvas.height and canvas.cover[my, mx] == surface:
-            cv2.line(canvas.image, _fix(p), _fix(q), colour, thickness, cv2.LINE_AA, 4)
+    direction = (end - start) / length
+    for offset in np.arange(0, length, dash + gap):
+        dash_start, dash_end = start + direction * offset, start + direction * min(offset + dash, length)
+        mid_x, mid_y = ((dash_start + dash_end) / 2).astype(int)
+        if 0 <= mid_x < canvas.width and 0 <= mid_y < canvas.height and canvas.cover[mid_y, mid_x] == surface:
+            dash_points = _fixed_point_xy(dash_start), _fixed_point_xy(dash_end)
+            cv2.line(canvas.image, *dash_points, colour, thickness, cv2.LINE_AA, FRACTION_BITS)
 
 
 def to_uint8(image: np.ndarray) -> np.ndarray:
@@ -600,9 +628,10 @@ def to_uint8(image: np.ndarray) -> np.ndarray:
     return image.astype(np.uint8)
 
 
-def _fix(point: np.ndarray) -> tuple[int, int]:
-    """Fixed-point coordinates for OpenCV drawing with ``shift=4`` (sub-pixel precision)."""
-    return round(float(point[0]) * 16), round(float(point[1]) * 16)
+def _fixed_point_xy(point: np.ndarray) -> tuple[int, int]:
+    """One point as OpenCV's fixed-point (x, y) integers, with ``FRACTION_BITS`` fractional bits."""
+    scale = 1 << FRACTION_BITS
+    return round(float(point[0]) * scale), round(float(point[1]) * scale)
 
 
 # --- shadows and finish ---------------------------------------------------------------------------------------------
@@ -620,30 +649,30 @@ def cast_shadows(canvas: Canvas, darkness: float = 0.5) -> None:
     reach = canvas.px(top * canvas.shadow_per_metre)
     if reach < 1:
         return
-    factor = 2 if reach > 24 and min(canvas.height, canvas.width) >= 64 else 1
+    downscale = 2 if reach > 24 and min(canvas.height, canvas.width) >= 64 else 1
     elevation = canvas.elevation
-    if factor > 1:  # max-pool, so thin objects still cast shadows
+    if downscale > 1:  # max-pool, so thin objects still cast shadows
         elevation = cv2.dilate(elevation, np.ones((2, 2), np.uint8))[::2, ::2]
     h, w = elevation.shape
-    reach_px = int(np.ceil(reach / factor))
+    reach_px = int(np.ceil(reach / downscale))
     steps = np.unique(np.linspace(1, reach_px, min(reach_px, 16)).round().astype(int))
-    drop = canvas.gsd * factor / canvas.shadow_per_metre  # metres of height lost per (scaled) pixel of shadow
+    drop = canvas.gsd * downscale / canvas.shadow_per_metre  # metres of height lost per (scaled) pixel of shadow
     shade = np.zeros((h, w), bool)
-    for s in steps:
-        dx, dy = np.round(canvas.sun * s).astype(int)
-        src = elevation[max(0, -dy) : h - max(0, dy), max(0, -dx) : w - max(0, dx)]
-        dst = (slice(max(0, dy), h - max(0, -dy)), slice(max(0, dx), w - max(0, -dx)))
-        shade[dst] |= src - np.float32(s * drop) > elevation[dst] + 0.5
+    for step in steps:
+        dx, dy = np.round(canvas.sun * step).astype(int)
+        casters = elevation[max(0, -dy) : h - max(0, dy), max(0, -dx) : w - max(0, dx)]
+        receivers = (slice(max(0, dy), h - max(0, -dy)), slice(max(0, dx), w - max(0, -dx)))
+        shade[receivers] |= casters - np.float32(step * drop) > elevation[receivers] + 0.5
     soft = shade.astype(np.float32)
     gap = reach_px / max(len(steps) - 1, 1)  # spacing of the traced steps: blur over it to hide the scallops
-    if gap > 1.5 or factor > 1:
+    if gap > 1.5 or downscale > 1:
         soft = cv2.GaussianBlur(soft, (0, 0), max(0.7, gap / 2))
-    if factor > 1:
+    if downscale > 1:
         soft = cv2.resize(soft, (canvas.width, canvas.height), interpolation=cv2.INTER_LINEAR)
         soft[canvas.elevation > 0.5 + 0.3 * top] = 0  # the tops of tall things are lit
     elif canvas.px(0.5) >= 1:
         soft = cv2.blur(soft, (3, 3))
-    shade_rgb = [1 - darkness * k * soft for k in (1.0, 0.97, 0.9)]  # shadows are a little bluish
+    shade_rgb = [1 - darkness * weight * soft for weight in (1.0, 0.97, 0.9)]  # shadows are a little bluish
     canvas.image = cv2.multiply(canvas.image, cv2.merge(shade_rgb), dtype=cv2.CV_8U)
 
 

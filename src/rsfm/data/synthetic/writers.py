@@ -19,7 +19,7 @@ import tifffile
 
 from rsfm.data.annotations import DOTA_V2_CLASSES, DotaLabel, OrientedObject, write_dior_xml, write_dota_label
 from rsfm.data.registry import POTSDAM_IMAGERY, POTSDAM_LABELS
-from rsfm.data.synthetic import objects as obj
+from rsfm.data.synthetic.objects import STYLE_INDEX
 from rsfm.data.synthetic.recipes import Recipe, class_recipe, default_gsd, detection_recipe, render
 from rsfm.data.synthetic.scene import (
     COVER,
@@ -51,10 +51,13 @@ DIOR_STYLES: dict[str, tuple[str, ...]] = {
 
 
 def _image_rng(seed: int, *keys: int) -> np.random.Generator:
+    """The generator of one image, seeded by the dataset's seed and the image's keys: an image does not depend on
+    how many draws the images before it took."""
     return np.random.default_rng([int(seed), *keys])
 
 
-def _side(rng: np.random.Generator, size: int | Sequence[int]) -> int:
+def _side_length(rng: np.random.Generator, size: int | Sequence[int]) -> int:
+    """``size`` itself, or a length drawn from its (min, max) range."""
     if isinstance(size, int | np.integer):
         return int(size)
     low, high = (int(v) for v in size)
@@ -62,6 +65,7 @@ def _side(rng: np.random.Generator, size: int | Sequence[int]) -> int:
 
 
 def _check_classes(classes: Sequence[str], known: Sequence[str], dataset: str) -> None:
+    """Refuse (ConfigError) classes the painter has no style for."""
     unknown = [c for c in classes if c not in known]
     if unknown:
         raise ConfigError(f"synthetic {dataset} cannot draw classes {unknown}; supported: {', '.join(known)}")
@@ -87,14 +91,14 @@ def write_dota_like(
     counts: dict[str, int] = {}
     with atomic_dir(root) as tmp:
         number = 0
-        for split, n in splits.items():
+        for split, n_images in splits.items():
             (tmp / split / "images").mkdir(parents=True, exist_ok=True)
             if split != "test":
                 (tmp / split / "labelTxt").mkdir(parents=True, exist_ok=True)
             found = 0
-            for _ in range(n):
+            for _ in range(n_images):
                 rng = _image_rng(seed, number)
-                width, height = _side(rng, scene_size), _side(rng, scene_size)
+                width, height = _side_length(rng, scene_size), _side_length(rng, scene_size)
                 scene = render(rng, width, height, detection_recipe(rng, classes), gsd, object_density)
                 name = f"P{number:04d}"
                 write_image(tmp / split / "images" / f"{name}.png", scene.image, atomic=False)
@@ -103,7 +107,7 @@ def write_dota_like(
                     write_dota_label(tmp / split / "labelTxt" / f"{name}.txt", DotaLabel(scene.objects, meta))
                 found += len(scene.objects)
                 number += 1
-            counts[split] = n
+            counts[split] = n_images
             counts[f"{split}_objects"] = found
     return counts
 
@@ -130,20 +134,21 @@ def write_dior_r_like(
         (tmp / "ImageSets" / "Main").mkdir(parents=True)
         (tmp / "Annotations" / "Oriented Bounding Boxes").mkdir(parents=True)
         number = 1
-        for split, n in splits.items():
+        for split, n_images in splits.items():
             folder = tmp / ("JPEGImages-test" if split == "test" else "JPEGImages-trainval")
             folder.mkdir(exist_ok=True)
             ids, found = [], 0
-            for _ in range(n):
+            for _ in range(n_images):
                 rng = _image_rng(seed, number)
-                main = classes[(number - 1) % len(classes)]
-                others = [c for c in classes if c != main]
-                chosen = [main, *rng.choice(others, min(len(others), int(rng.integers(1, 3))), replace=False).tolist()]
+                main_class = classes[(number - 1) % len(classes)]
+                others = [c for c in classes if c != main_class]
+                extra = rng.choice(others, min(len(others), int(rng.integers(1, 3))), replace=False).tolist()
+                chosen = [main_class, *extra]  # one main class and one or two others
                 styles = [s for c in chosen for s in DIOR_STYLES[c]]
-                rename = {s: c for c in chosen for s in DIOR_STYLES[c]}
+                class_of_style = {s: c for c in chosen for s in DIOR_STYLES[c]}
                 recipe = detection_recipe(rng, styles, density=1.5)
                 scene = render(rng, image_size, image_size, recipe, float(rng.uniform(*gsd)))
-                objects = [OrientedObject(o.poly, rename[o.name], o.difficult) for o in scene.objects]
+                objects = [OrientedObject(o.poly, class_of_style[o.name], o.difficult) for o in scene.objects]
                 image_id = f"{number:05d}"
                 write_image(folder / f"{image_id}.jpg", scene.image, atomic=False, quality=92)
                 write_dior_xml(tmp / "Annotations" / "Oriented Bounding Boxes" / f"{image_id}.xml", f"{image_id}.jpg",
@@ -152,7 +157,7 @@ def write_dior_r_like(
                 found += len(objects)
                 number += 1
             (tmp / "ImageSets" / "Main" / f"{split}.txt").write_text("".join(f"{i}\n" for i in ids))
-            counts[split] = n
+            counts[split] = n_images
             counts[f"{split}_objects"] = found
     return counts
 
@@ -183,9 +188,9 @@ POTSDAM_SCENE = Recipe(
 
 def potsdam_label(cover: np.ndarray, object_mask: np.ndarray) -> np.ndarray:
     """ISPRS colour label (H x W x 3 uint8) of a land-cover map with cars from the object mask."""
-    lut = np.array([POTSDAM_COLOURS[_POTSDAM_OF_COVER[n]] for n in COVER_NAMES], np.uint8)
-    label = lut[cover]
-    cars = np.isin(object_mask, [obj.STYLE_INDEX["small-vehicle"], obj.STYLE_INDEX["large-vehicle"]])
+    colour_of_cover = np.array([POTSDAM_COLOURS[_POTSDAM_OF_COVER[n]] for n in COVER_NAMES], np.uint8)
+    label = colour_of_cover[cover]
+    cars = np.isin(object_mask, [STYLE_INDEX["small-vehicle"], STYLE_INDEX["large-vehicle"]])
     label[cars] = POTSDAM_COLOURS["car"]
     return label
 
@@ -259,13 +264,13 @@ LOVEDA_SCENES = {
 }  # fmt: skip
 
 
-def _no_data(rng: np.random.Generator, size: int) -> np.ndarray:
+def _no_data_corner(rng: np.random.Generator, size: int) -> np.ndarray:
     """A no-data region at the edge of an image (black in the image, 0 in the mask), as in some LoveDA tiles."""
     mask = np.zeros((size, size), np.uint8)
     corner = np.array([[0, 0], [size, 0], [size, size], [0, size]])[rng.integers(4)]
-    a = corner + (rng.uniform(0.1, 0.5) * size * (1 - 2 * (corner > 0)))
-    pts = np.array([corner, [a[0], corner[1]], [corner[0], a[1]]], np.int32)
-    cv2.fillPoly(mask, [pts], 1)
+    cut = corner + (rng.uniform(0.1, 0.5) * size * (1 - 2 * (corner > 0)))
+    triangle = np.array([corner, [cut[0], corner[1]], [corner[0], cut[1]]], np.int32)
+    cv2.fillPoly(mask, [triangle], 1)
     return mask.astype(bool)
 
 
@@ -282,28 +287,28 @@ def write_loveda_like(
     0 no-data, 1..7 classes); Test has images only; ``k`` counts across the whole dataset. ``splits`` gives the
     images per split and domain."""
     splits = dict(splits) if splits is not None else {"Train": 2, "Val": 1, "Test": 1}
-    lut = np.array([LOVEDA_OF_COVER[n] for n in COVER_NAMES], np.uint8)
+    class_of_cover = np.array([LOVEDA_OF_COVER[n] for n in COVER_NAMES], np.uint8)
     counts: dict[str, int] = {}
     with atomic_dir(root) as tmp:
         number = 0
-        for split, n in splits.items():
+        for split, n_images in splits.items():
             for domain in domains:
                 recipe = LOVEDA_SCENES.get(domain, LOVEDA_SCENES["Rural"])
                 (tmp / split / domain / "images_png").mkdir(parents=True)
                 if split != "Test":
                     (tmp / split / domain / "masks_png").mkdir(parents=True)
-                for _ in range(n):
+                for _ in range(n_images):
                     rng = _image_rng(seed, number)
                     scene = render(rng, image_size, image_size, recipe, gsd)
-                    image, mask = scene.image, lut[scene.cover]
+                    image, mask = scene.image, class_of_cover[scene.cover]
                     if number % 3 == 0:  # a little no-data, as at the edges of some LoveDA tiles
-                        hole = _no_data(rng, image_size)
+                        hole = _no_data_corner(rng, image_size)
                         image[hole], mask[hole] = 0, 0
                     write_image(tmp / split / domain / "images_png" / f"{number}.png", image, atomic=False)
                     if split != "Test":
                         write_image(tmp / split / domain / "masks_png" / f"{number}.png", mask, atomic=False)
                     number += 1
-                counts[f"{split}/{domain}"] = n
+                counts[f"{split}/{domain}"] = n_images
     return counts
 
 
@@ -402,6 +407,7 @@ S1_BACKSCATTER_DB: dict[str, tuple[float, float]] = {
 
 
 def _band_info(band: str) -> dict[str, Any]:
+    """GEO-Bench's band_info of a band descriptor: its name, centre wavelength (µm; None for SAR) and resolution."""
     code = band.split(" - ")[0].strip()
     sar = "VV" in band or "VH" in band
     wavelength = None if sar or code not in _S2_CODES else _S2_WAVELENGTH_UM[_S2_CODES.index(code)]
@@ -422,12 +428,13 @@ def band_values(
     luminance = np.clip(rgb.mean(axis=-1) / (base_rgb.mean(axis=-1) + 1), 0.3, 2.0)
     gain = np.ones(cover.shape, np.float32) if gain is None else gain.astype(np.float32)
     if "VV" in band or "VH" in band:
-        pol = 0 if "VV" in band else 1
-        db = np.array([S1_BACKSCATTER_DB[n][pol] for n in COVER_NAMES], np.float32)[cover]
-        intensity = 10 ** (db / 10) * luminance * gain * rng.gamma(4.0, 0.25, cover.shape).astype(np.float32)
+        polarisation = 0 if "VV" in band else 1
+        backscatter_db = np.array([S1_BACKSCATTER_DB[n][polarisation] for n in COVER_NAMES], np.float32)[cover]
+        speckle = rng.gamma(4.0, 0.25, cover.shape).astype(np.float32)  # 4-look speckle, mean 1
+        intensity = 10 ** (backscatter_db / 10) * luminance * gain * speckle
         phase = rng.uniform(0, 2 * np.pi, cover.shape).astype(np.float32)
         if "LEE" in band.upper():
-            intensity = cv2.blur(intensity, (5, 5))
+            intensity = cv2.blur(intensity, (5, 5))  # a 5 x 5 mean stands in for the Lee filter's smoothing
         amplitude = np.sqrt(intensity)
         if "Imaginary" in band:
             return (amplitude * np.sin(phase)).astype(np.float32)
@@ -515,14 +522,16 @@ def write_geobench_like(
 
     n_per_split = dict(n_per_split) if n_per_split is not None else {"train": 40, "valid": 10, "test": 10}
     order_rng = _image_rng(seed, 0x5EED)  # single-label classes: balanced within every split
-    single = np.concatenate([order_rng.permutation(np.arange(n) % len(classes)) for n in n_per_split.values()])
+    single_labels = np.concatenate(
+        [order_rng.permutation(np.arange(n_images) % len(classes)) for n_images in n_per_split.values()]
+    )
     partition: dict[str, list[str]] = {}
     with atomic_dir(root) as tmp:
         (tmp / task).mkdir(parents=True)
         number = 0
-        for split, n in n_per_split.items():
+        for split, n_images in n_per_split.items():
             partition[split] = []
-            for _ in range(n):
+            for _ in range(n_images):
                 rng = _image_rng(seed, number)
                 gain = None
                 if multilabel:
@@ -530,7 +539,7 @@ def write_geobench_like(
                     label: Any = [int(i in set(picks.tolist())) for i in range(len(classes))]
                     rgb, cover, gain = _multilabel_patch(rng, classes, picks, image_size, gsd)
                 else:
-                    label = int(single[number])
+                    label = int(single_labels[number])
                     scene = render(rng, image_size, image_size, class_recipe(classes[label]), gsd)
                     rgb, cover = scene.image, scene.cover
                 name = f"{task}_{number:06d}"
