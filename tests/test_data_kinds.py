@@ -51,6 +51,21 @@ def test_tiling_a_kind_without_a_tile_step_is_refused(tmp_path):
         pipeline.tile("loveda", {}, tmp_path / "prepared", tmp_path / "tiles", workers=1)
 
 
+def test_a_kind_without_synthetic_copies_refuses_source_synthetic(tmp_path, monkeypatch):
+    from dataclasses import replace
+
+    import yaml
+
+    from rsfm.config import validate_config
+
+    monkeypatch.setitem(KINDS, "loveda", replace(KINDS["loveda"], synthesize=None))
+    with pytest.raises(ConfigError, match="no synthetic generator for dataset 'loveda'"):
+        pipeline.synthesize("loveda", {"source": "synthetic"}, tmp_path / "raw")
+    config = yaml.safe_load((SRC.parent / "config/config.yaml").read_text())
+    with pytest.raises(ConfigError, match="loveda has no synthetic copy; use official or extracted"):
+        validate_config(config, SRC.parent / "workflow/schemas/config.schema.yaml")
+
+
 def test_an_unknown_kind_is_named():
     from dataclasses import replace
 

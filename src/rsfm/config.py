@@ -115,7 +115,10 @@ def _datasets(config: Mapping[str, Any]) -> Iterator[str]:
             elif not Path(dataset["path"]).expanduser().is_dir():
                 yield f"config key '{key}.path': folder {dataset['path']!r} does not exist"
         if name in DATASETS:  # the schema names an unknown one
-            yield from kind_of(name).check_settings(key, dataset)
+            kind = kind_of(name)
+            if dataset["source"] == "synthetic" and kind.synthesize is None:
+                yield f"config key '{key}.source': {name} has no synthetic copy; use official or extracted"
+            yield from kind.check_settings(key, dataset)
         if "split" in dataset:
             split = dataset["split"]
             total = split.get("train", 0) + split.get("val", 0) + split.get("test", 0)

@@ -76,9 +76,12 @@ def raw_dir(name: str, dataset_cfg: dict[str, Any], data_root: str | Path) -> Pa
 def synthesize(name: str, dataset_cfg: dict[str, Any], out_dir: str | Path) -> dict[str, Any]:
     """Write synthetic data in the raw layout of ``name``'s real release."""
     spec = get_dataset(name)
+    write = kind_of(spec).synthesize
+    if write is None:
+        raise ConfigError(f"no synthetic generator for dataset {name!r} (kind {spec.kind}): use source: official")
     options = dict(dataset_cfg.get("synthetic", {}))
     seed = options.pop("seed", 0)
-    return kind_of(spec).synthesize(spec, dataset_cfg, Path(out_dir), seed=seed, **options)
+    return write(spec, dataset_cfg, Path(out_dir), seed=seed, **options)
 
 
 # --- conversion and tiling -----------------------------------------------------------------------------------------

@@ -57,13 +57,13 @@ def no_checks(key: str, settings: Mapping[str, Any]) -> Iterator[str]:
 class Kind:
     """How the data stage makes one kind of dataset: synthesize or extract -> convert -> (tile).
 
-    ``tile`` None means the prepared folder is what later stages read; the final stage follows from it.
+    ``tile`` None means the prepared folder is what later stages read: the final stage follows from it.
     """
 
     name: str
-    synthesize: Synthesize
     convert: Step
     samples: Samples
+    synthesize: Synthesize | None = None  # None: no synthetic copy (``source: synthetic`` is refused)
     tile: Step | None = None
     check_settings: CheckSettings = no_checks
 
