@@ -105,7 +105,8 @@ def convert_dior_r(
     ``JPEGImages-test`` (test), hard-linked when possible; labels from ``Annotations/Oriented Bounding Boxes/<id>.xml``.
     Class names are lower-cased as mmrotate's DIOR dataset does (the release writes e.g. ``Expressway-Service-area``).
     Every missing part is reported together in one DataError and nothing is written. Returns {split: images}. The
-    result is split like DOTA, by :func:`split_dataset` (800 x 800 images: size 800 gives one window per image).
+    result is split like DOTA (:func:`rsfm.data.kinds.dota.tile_windows`; 800 x 800 images: size 800 gives one window
+    per image).
     """
     plan = _dior_r_plan(Path(extracted_root), splits)
     with atomic_dir(out_root) as tmp:
