@@ -14,6 +14,7 @@ import pandas as pd
 import pytest
 
 from rsfm.data import classification
+from rsfm.data.kinds import class_folders, geobench
 from rsfm.data.registry import EUROSAT_CLASSES
 from rsfm.errors import DataError
 from rsfm.io import write_image
@@ -25,7 +26,7 @@ def test_class_folders_stratified_split(tmp_path, rng):
         for k in range(10):
             write_image(tmp_path / "raw/2750" / name / f"{name}_{k}.jpg", rng.integers(0, 256, (16, 16, 3), np.uint8))
     fractions = {"train": 0.6, "val": 0.2, "test": 0.2}
-    frames = classification.prepare_class_folders(
+    frames = class_folders.prepare_class_folders(
         tmp_path / "raw",
         tmp_path / "prepared",
         fractions=fractions,
@@ -40,7 +41,7 @@ def test_class_folders_stratified_split(tmp_path, rng):
     train = pd.read_csv(tmp_path / "prepared/train.csv")
     assert (train["label_name"] == train["path"].str.split("/").str[1]).all()
     assert train.loc[train["label"] == 0, "label_name"].eq("River").all()  # official order kept
-    again = classification.prepare_class_folders(tmp_path / "raw", tmp_path / "p2", fractions=fractions, seed=1)
+    again = class_folders.prepare_class_folders(tmp_path / "raw", tmp_path / "p2", fractions=fractions, seed=1)
     assert set(again["test"]["path"]) == set(frames["test"]["path"])
 
 
@@ -54,7 +55,7 @@ def _eurosat_rgb(root, rng, classes=EUROSAT_CLASSES, n=3):
 def test_class_order_is_the_registrys_not_the_folders_found(tmp_path, rng):
     _eurosat_rgb(tmp_path / "raw", rng)
     (tmp_path / "raw/2750/.ipynb_checkpoints").mkdir()  # no images: not a class, and must not shift the labels
-    frames = classification.prepare_class_folders(
+    frames = class_folders.prepare_class_folders(
         tmp_path / "raw", tmp_path / "prepared", fractions={"train": 1.0}, known_classes=EUROSAT_CLASSES
     )
     train = frames["train"]
@@ -69,7 +70,7 @@ def test_partial_release_is_refused(tmp_path, rng):
     expected = (r"2750: class folders \['AnnualCrop', 'Forest', .*'Residential'\] are missing or hold no images "
                 r"\(2 of the 10 classes found\).*re-extract the complete archive")  # fmt: skip
     with pytest.raises(DataError, match=expected):
-        classification.prepare_class_folders(
+        class_folders.prepare_class_folders(
             tmp_path / "raw", tmp_path / "prepared", fractions={"train": 1.0}, known_classes=EUROSAT_CLASSES
         )
     assert not (tmp_path / "prepared").exists()
@@ -80,7 +81,7 @@ def test_unknown_class_folders_are_named_with_the_closest_class(tmp_path, rng):
     expected = (r"the folders 'Sea_Lake' \(did you mean 'SeaLake'\?\), 'extra' are not classes of this dataset, "
                 r"whose classes are \['AnnualCrop'.*rename or remove them")  # fmt: skip
     with pytest.raises(DataError, match=expected):
-        classification.prepare_class_folders(
+        class_folders.prepare_class_folders(
             tmp_path / "raw", tmp_path / "prepared", fractions={"train": 1.0}, known_classes=EUROSAT_CLASSES
         )
 
@@ -98,14 +99,14 @@ def test_eurosat_all_bands_release_is_refused(tmp_path, rng):
                 r"bands\), but the eurosat dataset is the RGB release EuroSAT\.zip \(2750/<Class>/\*\.jpg\)\. Use "
                 r"`source: official`.*set `path:` to the folder holding 2750/.*geobench_m_eurosat")  # fmt: skip
     with pytest.raises(DataError, match=expected):
-        classification.prepare_class_folders(
+        class_folders.prepare_class_folders(
             tmp_path / "raw", tmp_path / "prepared", fractions={"train": 1.0}, known_classes=EUROSAT_CLASSES
         )
     for name in ("a", "b"):  # any other multispectral class-folder set
         (tmp_path / "other" / name).mkdir(parents=True)
         tifffile.imwrite(tmp_path / "other" / name / "x.tif", np.zeros((4, 4, 8), np.uint16), planarconfig="contig")
     with pytest.raises(DataError, match=r"a/x\.tif has 8 bands, but class-folder datasets are read as RGB images"):
-        classification.prepare_class_folders(tmp_path / "other", tmp_path / "p2", fractions={"train": 1.0})
+        class_folders.prepare_class_folders(tmp_path / "other", tmp_path / "p2", fractions={"train": 1.0})
     assert not (tmp_path / "prepared").exists() and not (tmp_path / "p2").exists()
 
 
@@ -163,9 +164,7 @@ def test_geobench_reader_without_geobench_installed(tmp_path, rng, multilabel):
         del sys.modules["geobench.dataset"], sys.modules["geobench"]
     (task / "default_partition.json").write_text(__import__("json").dumps(names))
 
-    frames = classification.prepare_geobench(
-        tmp_path / "raw", tmp_path / "prepared", classes=classes, multilabel=multilabel
-    )
+    frames = geobench.prepare_geobench(tmp_path / "raw", tmp_path / "prepared", classes=classes, multilabel=multilabel)
     assert {k: len(v) for k, v in frames.items()} == {"train": 4, "val": 1, "test": 2}
     row = frames["train"].iloc[1]
     if multilabel:
@@ -187,7 +186,7 @@ def test_geobench_missing_sample_is_named(tmp_path):
     task.mkdir(parents=True)
     (task / "default_partition.json").write_text('{"train": ["gone"], "valid": [], "test": []}')
     with pytest.raises(DataError, match=r"gone\.hdf5"):
-        classification.prepare_geobench(tmp_path / "raw", tmp_path / "prepared", classes=["a", "b"])
+        geobench.prepare_geobench(tmp_path / "raw", tmp_path / "prepared", classes=["a", "b"])
     assert not (tmp_path / "prepared").exists()
 
 
@@ -261,7 +260,7 @@ def test_geobench_real_metadata_reads(tmp_path, rng, geobench_modules, protocol,
     for name in [*geobench_modules, "affine", "rasterio.crs"]:
         sys.modules.pop(name)  # read as without geobench, affine or rasterio installed
 
-    frames = classification.prepare_geobench(tmp_path / "raw", tmp_path / "out", classes=classes, multilabel=multilabel)
+    frames = geobench.prepare_geobench(tmp_path / "raw", tmp_path / "out", classes=classes, multilabel=multilabel)
     if multilabel:
         expected = [" ".join(map(str, np.flatnonzero(labels(i)))) for i in (0, 1)]
         assert frames["train"]["labels"].tolist() == expected
@@ -287,7 +286,7 @@ def test_geobench_synthetic_task_reads(tmp_path):
     from rsfm.data.synthetic import write_geobench_like
 
     write_geobench_like(tmp_path / "raw", "m-task", ["a", "b"], {"train": 4, "valid": 2, "test": 2}, image_size=16)
-    frames = classification.prepare_geobench(tmp_path / "raw", tmp_path / "out", classes=["a", "b"])
+    frames = geobench.prepare_geobench(tmp_path / "raw", tmp_path / "out", classes=["a", "b"])
     assert {k: len(v) for k, v in frames.items()} == {"train": 4, "val": 2, "test": 2}
 
 
@@ -414,7 +413,7 @@ def test_geobench_hostile_pickle_is_refused(tmp_path, case):
     sample = _task_with(tmp_path, payload)
     message = rf"evil\.hdf5: refusing to unpickle .*{re.escape(refused)}.*not written by GEO-Bench and may be malicious"
     with pytest.raises(DataError, match=message) as error:
-        classification.prepare_geobench(tmp_path / "raw", tmp_path / "out", classes=["a", "b"])
+        geobench.prepare_geobench(tmp_path / "raw", tmp_path / "out", classes=["a", "b"])
     assert "re-extract the official archive" in str(error.value)
     with pytest.raises(DataError, match=message):
         classification.read_geobench_sample(sample)

@@ -10,15 +10,11 @@ import pandas as pd
 import pytest
 
 from rsfm.data.annotations import DotaLabel, OrientedObject, read_dota_label, write_dior_xml, write_dota_label
-from rsfm.data.dota_split import (
-    clip_objects,
-    convert_dior_r,
-    dota_layout_from_extracted,
-    sliding_windows,
-    split_dataset,
-    split_scene,
-)
+from rsfm.data.dota_split import split_dataset, split_scene
 from rsfm.data.download import extract_archives
+from rsfm.data.kinds.dior_r import convert_dior_r
+from rsfm.data.kinds.dota import dota_layout_from_extracted
+from rsfm.data.polygons import clip_objects, sliding_windows
 from rsfm.data.synthetic import write_dior_r_like
 from rsfm.errors import DataError
 from rsfm.io import read_image, write_image

@@ -16,7 +16,8 @@ from dataclasses import replace
 import pytest
 
 from rsfm.data import download, pipeline
-from rsfm.data.registry import DATASETS, KINDS, TASKS, RemoteFile, get_dataset
+from rsfm.data.kinds import KINDS
+from rsfm.data.registry import DATASETS, TASKS, RemoteFile, get_dataset
 from rsfm.errors import ChecksumError, ConfigError, DataError, DownloadError, ManualDownloadRequired
 
 PAYLOAD = bytes(range(256)) * 4000  # ~1 MB: several 64 KiB chunks

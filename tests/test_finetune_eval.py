@@ -12,9 +12,11 @@ import torch
 from mmengine.dataset import BaseDataset, DefaultSampler, InfiniteSampler
 from mmengine.registry import DATASETS, DefaultScope
 
-from rsfm.data import loveda, potsdam, synthetic
+from rsfm.data import synthetic
 from rsfm.data.annotations import DOTA_V2_CLASSES, OrientedObject
-from rsfm.data.dota_split import clip_objects, sliding_windows, split_dataset
+from rsfm.data.dota_split import split_dataset
+from rsfm.data.kinds import loveda, potsdam
+from rsfm.data.polygons import clip_objects, sliding_windows
 from rsfm.data.synthetic.scene import rotated_box
 from rsfm.finetune.export import (
     LOVEDA_CLASSES,

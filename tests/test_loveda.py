@@ -2,7 +2,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from rsfm.data import loveda
+from rsfm.data.kinds import loveda
 from rsfm.errors import DataError
 from rsfm.io import write_image
 

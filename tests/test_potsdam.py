@@ -7,7 +7,8 @@ import tifffile
 import yaml
 
 from rsfm.config import validate_config
-from rsfm.data import pipeline, potsdam, synthetic
+from rsfm.data import pipeline, synthetic
+from rsfm.data.kinds import potsdam
 from rsfm.data.registry import POTSDAM_IMAGERY, POTSDAM_LABELS, release_settings
 from rsfm.errors import ConfigError, DataError
 from rsfm.io import read_image

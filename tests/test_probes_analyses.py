@@ -171,7 +171,7 @@ def test_wrong_band_count_names_the_fix(classification_sets):
 
 def test_bands_a_dataset_lacks_stop_or_enter_as_zeros(classification_sets):
     # m-bigearthnet has 12 of the 13 Sentinel-2 bands (no B10): an SSL4EO-style 13-band encoder on it
-    from rsfm.data.classification import _S2
+    from rsfm.data.registry import SENTINEL2_BANDS as _S2
     from rsfm.slimming.features import EncoderInput, load_split
 
     bands = {"geobench": list(_S2)}

@@ -15,7 +15,7 @@ from PIL import Image
 
 from rsfm.data import synthetic
 from rsfm.data.annotations import DIOR_R_CLASSES, DOTA_V2_CLASSES, read_dior_xml, read_dota_label
-from rsfm.data.potsdam import PALETTE
+from rsfm.data.kinds.potsdam import PALETTE
 from rsfm.data.synthetic import objects as synthetic_objects
 
 
@@ -299,9 +299,9 @@ def read_sample(path):
 
 
 def test_geobench_single_label_samples(tmp_path):
-    from rsfm.data.classification import GEOBENCH_TASKS
+    from rsfm.data.registry import get_dataset
 
-    bands = GEOBENCH_TASKS["geobench_m_eurosat"]["bands"]
+    bands = get_dataset("geobench_m_eurosat").bands
     classes = ["AnnualCrop", "Forest", "Industrial", "SeaLake"]
     counts = synthetic.write_geobench_like(tmp_path, "m-eurosat", classes, {"train": 12, "valid": 4, "test": 4},
                                            bands, image_size=32, seed=0)  # fmt: skip
@@ -327,10 +327,9 @@ def test_geobench_single_label_samples(tmp_path):
 
 
 def test_geobench_multilabel_and_sar_samples(tmp_path):
-    from rsfm.data.classification import GEOBENCH_TASKS
-    from rsfm.data.registry import BIGEARTHNET_43_CLASSES
+    from rsfm.data.registry import BIGEARTHNET_43_CLASSES, get_dataset
 
-    bands = (*GEOBENCH_TASKS["geobench_m_so2sat"]["bands"][:3], "04 - Red", "08 - NIR")
+    bands = (*get_dataset("geobench_m_so2sat").bands[:3], "04 - Red", "08 - NIR")
     splits = {"train": 8, "valid": 2, "test": 2}
     synthetic.write_geobench_like(
         tmp_path, "m-bigearthnet", BIGEARTHNET_43_CLASSES, splits, bands, image_size=40, multilabel=True, seed=0

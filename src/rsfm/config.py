@@ -104,6 +104,9 @@ def _fill_defaults(instance: Any, schema: Mapping[str, Any], root: Mapping[str, 
 
 
 def _datasets(config: Mapping[str, Any]) -> Iterator[str]:
+    from rsfm.data.kinds import kind_of
+    from rsfm.data.registry import DATASETS
+
     for name, dataset in config.get("data", {}).get("datasets", {}).items():
         key = f"data.datasets.{name}"
         if dataset["source"] == "extracted":
@@ -111,10 +114,11 @@ def _datasets(config: Mapping[str, Any]) -> Iterator[str]:
                 yield f"config key '{key}.path' is required with source 'extracted' (the extracted folder)"
             elif not Path(dataset["path"]).expanduser().is_dir():
                 yield f"config key '{key}.path': folder {dataset['path']!r} does not exist"
-        if name == "potsdam":
-            if not any(dataset.get("splits", {}).values()):
-                yield f"config key '{key}.splits' must list the tile ids of at least one split"
-            yield from _potsdam_bands(dataset)
+        if name in DATASETS:  # the schema names an unknown one
+            kind = kind_of(name)
+            if dataset["source"] == "synthetic" and kind.synthesize is None:
+                yield f"config key '{key}.source': {name} has no synthetic copy; use official or extracted"
+            yield from kind.check_settings(key, dataset)
         if "split" in dataset:
             split = dataset["split"]
             total = split.get("train", 0) + split.get("val", 0) + split.get("test", 0)
@@ -126,15 +130,6 @@ def _datasets(config: Mapping[str, Any]) -> Iterator[str]:
         crop = dataset.get("crop")
         if crop and crop["stride"] > crop["size"]:
             yield f"config key '{key}.crop.stride' ({crop['stride']}) must not exceed size (gaps)"
-
-
-def _potsdam_bands(dataset: Mapping[str, Any]) -> Iterator[str]:
-    from rsfm.data.potsdam import band_positions
-
-    try:
-        band_positions(dataset.get("imagery", "RGB"), dataset.get("bands", ["R", "G", "B"]))
-    except ConfigError as error:
-        yield str(error)
 
 
 def _launches(config: Mapping[str, Any]) -> Iterator[str]:
@@ -196,12 +191,11 @@ def _stages(config: Mapping[str, Any]) -> Iterator[str]:
 
 def _slimming_inputs(config: Mapping[str, Any]) -> Iterator[str]:
     """Band names and per-layout keys of the slimming inputs, and whether every probed dataset has the bands."""
-    from rsfm.data.classification import GEOBENCH_TASKS
     from rsfm.data.registry import DATASETS
 
     slimming = config.get("slimming", {})
     layouts = sorted({spec.kind for spec in DATASETS.values() if spec.task == "classification"})
-    known_bands = sorted({band for task in GEOBENCH_TASKS.values() for band in task["bands"]})
+    known_bands = sorted({band for spec in DATASETS.values() for band in spec.bands})
     shared = slimming.get("input", {})
     places = {
         "slimming.input": shared,
@@ -218,7 +212,7 @@ def _slimming_inputs(config: Mapping[str, Any]) -> Iterator[str]:
                     yield _unknown(f"{where}.bands.geobench[{i}]", band, known_bands, "GEO-Bench band names")
                 if layout == "class_folders" and not (isinstance(band, int) and band >= 0):
                     yield f"config key '{where}.bands.class_folders[{i}]' must be a channel index, got {band!r}"
-    geobench = [d for d in slimming.get("datasets", []) if d in GEOBENCH_TASKS]
+    banded = [d for d in slimming.get("datasets", []) if d in DATASETS and DATASETS[d].bands]
     for name, own in slimming.get("encoders", {}).items():
         entry = {**shared, **own}
 
@@ -237,8 +231,8 @@ def _slimming_inputs(config: Mapping[str, Any]) -> Iterator[str]:
                 )
         bands = [b for b in entry.get("bands", {}).get("geobench", []) if b in known_bands]  # others named above
         if bands and entry.get("missing_bands", "error") == "error":
-            for dataset in geobench:
-                absent = [b for b in bands if b not in GEOBENCH_TASKS[dataset]["bands"]]
+            for dataset in banded:
+                absent = [b for b in bands if b not in DATASETS[dataset].bands]
                 if absent:
                     yield (
                         f"config key '{where('bands', 'missing_bands')}': {dataset} has no bands {absent}; set "

@@ -87,6 +87,15 @@ def atomic_write(path: str | os.PathLike[str], mode: str = "w", **open_kwargs: A
         raise
 
 
+def link_or_copy(source: Path, target: Path) -> None:
+    """Hard-link when source and target share a filesystem (no extra space, instant), otherwise copy."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.link(source, target)
+    except OSError:
+        shutil.copy2(source, target)
+
+
 def read_image(path: str | os.PathLike[str], *, mode: str | None = None) -> np.ndarray:
     """Read an image (PNG, JPEG, TIFF, ...) into a numpy array (H, W[, C]).
 

@@ -25,7 +25,6 @@ from rsfm.data.annotations import DIOR_R_CLASSES, DOTA_V2_CLASSES
 from rsfm.errors import ConfigError, DataError
 
 TASKS = ("pretraining", "detection", "segmentation", "classification")
-KINDS = ("millionaid", "dota", "dior_r", "potsdam", "loveda", "class_folders", "geobench")
 
 
 @dataclass(frozen=True)
@@ -51,6 +50,9 @@ class DatasetSpec:
     files: tuple[RemoteFile, ...]
     layout: tuple[str, ...]
     classes: tuple[str, ...] = ()
+    multilabel: bool = False  # classification: an item has a set of labels
+    bands: tuple[str, ...] = ()  # named spectral bands of a multispectral release (GEO-Bench), in release order
+    image_suffix: str = ""  # the image files' suffix where the kind accepts several (what synthetic copies write)
     manual: bool = False
     manual_instructions: str = ""
     notes: str = ""
@@ -60,8 +62,9 @@ class DatasetSpec:
     select: Callable[[DatasetSpec, Mapping[str, Any]], DatasetSpec] | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
-        if self.task not in TASKS or self.kind not in KINDS:
-            raise ValueError(f"{self.name}: task {self.task!r} / kind {self.kind!r} not in {TASKS} / {KINDS}")
+        # the kind is checked against rsfm.data.kinds.KINDS, which reads this registry
+        if self.task not in TASKS:
+            raise ValueError(f"{self.name}: task {self.task!r} not in {TASKS}")
         if bool(self.selected_by) != (self.select is not None):
             raise ValueError(f"{self.name}: `selected_by` and `select` go together")
         if not self.manual and any(f.url is None for f in self.files):
@@ -113,6 +116,17 @@ BIGEARTHNET_43_CLASSES = (
     "Intertidal flats", "Water courses", "Water bodies", "Coastal lagoons", "Estuaries", "Sea and ocean",
 )  # fmt: skip
 BRICK_KILN_CLASSES = ("not brick kiln", "brick kiln")  # as in GEO-Bench's brick_kiln converter
+# Band descriptors of the GEO-Bench v1 classification tasks (Sentinel-2 L1C; m-bigearthnet is L2A without B10;
+# m-so2sat stacks Sentinel-1 and ten Sentinel-2 bands). The reader itself always follows each file's bands_order.
+SENTINEL2_BANDS = (
+    "01 - Coastal aerosol", "02 - Blue", "03 - Green", "04 - Red", "05 - Vegetation Red Edge",
+    "06 - Vegetation Red Edge", "07 - Vegetation Red Edge", "08 - NIR", "08A - Vegetation Red Edge",
+    "09 - Water vapour", "10 - SWIR - Cirrus", "11 - SWIR", "12 - SWIR",
+)  # fmt: skip
+SENTINEL1_BANDS = ("01 - VH.Real", "02 - VH.Imaginary", "03 - VV.Real", "04 - VV.Imaginary", "05 - VH.LEE Filtered",
+                   "06 - VV.LEE Filtered", "07 - VH.LEE Filtered.Real", "08 - VV.LEE Filtered.Imaginary")  # fmt: skip
+# mmseg's Potsdam order: the class indices of the prepared masks.
+POTSDAM_CLASSES = ("impervious_surface", "building", "low_vegetation", "tree", "car", "clutter")
 
 
 @dataclass(frozen=True)
@@ -192,7 +206,7 @@ _GEOBENCH_ZIPS = f"{_HF}/recursix/geo-bench-1.0/resolve/main/classification_v1.0
 
 def _geobench(
     name: str, task: str, title: str, classes: tuple[str, ...], license: str, notes: str,
-    size: int | None = None, sha256: str | None = None,
+    bands: tuple[str, ...], multilabel: bool = False, size: int | None = None, sha256: str | None = None,
 ) -> DatasetSpec:  # fmt: skip
     """One GEO-Bench v1.0 classification task: ``<task>.zip`` extracting to ``<task>/`` (HDF5 samples + partition)."""
     return DatasetSpec(
@@ -201,7 +215,7 @@ def _geobench(
         license=f"{license} (source dataset); GEO-Bench's HuggingFace card: CC BY-SA 4.0",
         citation="Lacoste et al., GEO-Bench: Toward Foundation Models for Earth Monitoring, NeurIPS 2023 D&B",
         files=(RemoteFile(f"{task}.zip", f"{_GEOBENCH_ZIPS}/{task}.zip", size=size, sha256=sha256),),
-        layout=(task, f"{task}/default_partition.json"), classes=classes,
+        layout=(task, f"{task}/default_partition.json"), classes=classes, bands=bands, multilabel=multilabel,
         notes=f"HuggingFace dataset recursix/geo-bench-1.0 (what geobench-download fetches). {notes}",
     )  # fmt: skip
 
@@ -288,7 +302,7 @@ _DATASETS = (
         files=tuple(RemoteFile(part.archive) for part in _POTSDAM_PARTS),
         # Globs: peers (torchgeo, mmseg's converter) find the label tifs at the top of their zips, not in a folder.
         layout=tuple(part.layout for part in _POTSDAM_PARTS),
-        classes=("impervious_surface", "building", "low_vegetation", "tree", "car", "clutter"),
+        classes=POTSDAM_CLASSES,
         manual=True,
         manual_instructions=_potsdam_instructions(),
         notes="38 tiles of 6000 x 6000 at 5 cm; 24 train / 14 test tiles in the usual split. No checksums published.",
@@ -335,6 +349,7 @@ _DATASETS = (
         ),
         layout=("2750",),
         classes=EUROSAT_CLASSES,
+        image_suffix=".jpg",
         notes="27,000 64 x 64 RGB jpgs in 2750/<class>/. Url and md5 as in torchvision's EuroSAT: torchgeo's pinned "
         "copy of the official https://madm.dfki.de/files/sentinel/EuroSAT.zip (same md5).",
     ),
@@ -356,6 +371,7 @@ _DATASETS = (
         ),
         layout=("UCMerced_LandUse/Images",),
         classes=UCMERCED_CLASSES,
+        image_suffix=".tif",
         notes="2,100 256 x 256 tifs in UCMerced_LandUse/Images/<class>/. Url and md5 as in torchgeo: a pinned copy "
         "of the official http://weegee.vision.ucmerced.edu/datasets/UCMerced_LandUse.zip (same md5; plain http).",
     ),
@@ -371,6 +387,7 @@ _DATASETS = (
         files=(RemoteFile("AID.zip"),),
         layout=("AID",),
         classes=AID_CLASSES,
+        image_suffix=".jpg",
         manual=True,
         manual_instructions=(
             "AID is shared via OneDrive / Baidu Netdisk links on its homepage; save the archive as AID.zip (it must "
@@ -397,6 +414,7 @@ _DATASETS = (
         ),
         layout=("NWPU-RESISC45",),
         classes=RESISC45_CLASSES,
+        image_suffix=".jpg",
         notes="31,500 256 x 256 jpgs in NWPU-RESISC45/<class>/. The official release is NWPU-RESISC45.rar on "
         "OneDrive (md5 d824acb73957502b00efd559fc6cfbbb), which cannot be fetched by script nor extracted here; "
         "url and md5 are torchgeo's zip of the same folder (torchgeo >= 0.6).",
@@ -408,6 +426,7 @@ _DATASETS = (
         EUROSAT_CLASSES,
         license="MIT",
         notes="10 classes, 64 x 64. No checksum published.",
+        bands=SENTINEL2_BANDS,
     ),
     _geobench(
         "geobench_m_bigearthnet",
@@ -416,6 +435,8 @@ _DATASETS = (
         BIGEARTHNET_43_CLASSES,
         license="CDLA-Permissive-1.0",
         notes="43 labels, multi-label, 120 x 120. Size and sha256 as measured by a third party (not published).",
+        bands=tuple(b for b in SENTINEL2_BANDS if not b.startswith("10")),
+        multilabel=True,
         size=6_561_072_575,
         sha256="7997a68855b473c0c9b92986d1365cddaf9f83d90b7858c81914bd915320bed4",
     ),
@@ -426,6 +447,7 @@ _DATASETS = (
         SO2SAT_CLASSES,
         license="CC BY 4.0",
         notes="17 local climate zones, 32 x 32. No checksum published.",
+        bands=SENTINEL1_BANDS + tuple(b for b in SENTINEL2_BANDS if b[:2] not in {"01", "09", "10"}),
     ),
     _geobench(
         "geobench_m_brick_kiln",
@@ -434,6 +456,7 @@ _DATASETS = (
         BRICK_KILN_CLASSES,
         license="CC BY-SA 4.0",
         notes="2 classes, 64 x 64. No checksum published.",
+        bands=SENTINEL2_BANDS,
     ),
 )
 DATASETS: dict[str, DatasetSpec] = {spec.name: spec for spec in _DATASETS}

@@ -8,29 +8,24 @@ LoveDA benchmark and paper 1 use. File names are unique across domains in the re
 
 from __future__ import annotations
 
-import os
-import shutil
+from collections.abc import Mapping
+from functools import partial
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from rsfm.data.kinds.base import Kind
 from rsfm.data.parallel import parallel_map
+from rsfm.data.registry import DatasetSpec
+from rsfm.data.samples import MASK_COLOURS, segmentation_samples
 from rsfm.errors import DataError
-from rsfm.io import atomic_dir, atomic_write, read_image
+from rsfm.io import atomic_dir, atomic_write, link_or_copy, read_image
 
 CLASSES = ("no_data", "background", "building", "road", "water", "barren", "forest", "agriculture")
 SPLITS = {"Train": "train", "Val": "val", "Test": "test"}
 DOMAINS = ("Urban", "Rural")
-
-
-def link_or_copy(source: Path, target: Path) -> None:
-    """Hard-link when source and target share a filesystem (no extra space, instant), otherwise copy."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        os.link(source, target)
-    except OSError:
-        shutil.copy2(source, target)
 
 
 def find_pairs(extracted: str | Path) -> pd.DataFrame:
@@ -104,3 +99,22 @@ def prepare(extracted: str | Path, out_dir: str | Path, *, workers: int = 2) -> 
         with atomic_write(tmp / "counts.csv") as handle:
             pd.concat([images, tidy])[["split", "class", "count", "unit"]].to_csv(handle, index=False)
     return index
+
+
+def _synthesize(
+    spec: DatasetSpec, settings: Mapping[str, Any], out_dir: Path, *, seed: int, **options: Any
+) -> dict[str, Any]:
+    from rsfm.data import synthetic
+
+    return synthetic.write_loveda_like(out_dir, seed=seed, **options)
+
+
+def _convert(spec: DatasetSpec, settings: Mapping[str, Any], extracted: Path, out_dir: Path, *, workers: int) -> None:
+    prepare(extracted, out_dir, workers=workers)
+
+
+# No tile step: the prepared folder is final, its 1024 x 1024 images are cropped at random while training.
+KIND = Kind(
+    name="loveda", synthesize=_synthesize, convert=_convert,
+    samples=partial(segmentation_samples, palette=MASK_COLOURS[: len(CLASSES)]),
+)  # fmt: skip

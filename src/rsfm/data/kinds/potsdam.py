@@ -18,21 +18,26 @@ PNG channels (R, G, B by default; e.g. IR, R, G for the false-colour input commo
 
 from __future__ import annotations
 
+import os
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from rsfm.data.dota_split import sliding_windows
+from rsfm.data.kinds.base import Kind, image_root, write_tables
 from rsfm.data.parallel import parallel_map
-from rsfm.data.registry import POTSDAM_IMAGERY, POTSDAM_LABELS, PotsdamPart, potsdam_part
+from rsfm.data.polygons import sliding_windows
+from rsfm.data.registry import POTSDAM_CLASSES, POTSDAM_IMAGERY, POTSDAM_LABELS, DatasetSpec, PotsdamPart, potsdam_part
+from rsfm.data.samples import segmentation_samples
 from rsfm.errors import ConfigError, DataError
 from rsfm.io import atomic_dir, atomic_write, read_image, write_image
 
-CLASSES = ("impervious_surface", "building", "low_vegetation", "tree", "car", "clutter")
+CLASSES = POTSDAM_CLASSES  # mask index i is class i
 PALETTE = ((255, 255, 255), (0, 0, 255), (0, 255, 255), (0, 255, 0), (255, 255, 0), (255, 0, 0))
 BOUNDARY = (0, 0, 0)
 IGNORE_INDEX = 255
@@ -215,3 +220,55 @@ def crop_dataset(
         with atomic_write(tmp / "counts.csv") as handle:
             pd.concat([crops, counts])[["split", "class", "count", "unit"]].to_csv(handle, index=False)
     return index
+
+
+# --- the kind: settings imagery, labels, bands, splits (tile ids), crop, clutter ------------------------------------
+
+
+def _synthesize(
+    spec: DatasetSpec, settings: Mapping[str, Any], out_dir: Path, *, seed: int, **options: Any
+) -> dict[str, Any]:
+    from rsfm.data import synthetic
+
+    return synthetic.write_potsdam_like(
+        out_dir, tiles=settings["splits"], seed=seed, imagery=settings["imagery"], **options
+    )
+
+
+def _convert(spec: DatasetSpec, settings: Mapping[str, Any], extracted: Path, out_dir: Path, *, workers: int) -> None:
+    """``tiles.csv``: the configured tiles of each split and their files in the extracted release."""
+    band_positions(settings["imagery"], settings["bands"])  # a band the imagery lacks fails here
+    tiles = find_tiles(extracted, settings["splits"], settings["labels"], settings["imagery"])
+    frame = pd.DataFrame(
+        [{"tile": t.tile_id, "split": t.split, "image": os.path.relpath(t.image, extracted),
+          "label": os.path.relpath(t.label, extracted)} for t in tiles]
+    )  # fmt: skip
+    write_tables(out_dir, {"tiles.csv": frame}, {"image_root": os.path.relpath(extracted, out_dir)})
+
+
+def _tile(spec: DatasetSpec, settings: Mapping[str, Any], prepared: Path, out_dir: Path, *, workers: int) -> None:
+    tiles_csv = pd.read_csv(prepared / "tiles.csv")
+    root, imagery = image_root(prepared), settings["imagery"]
+    tiles = [
+        PotsdamTile(row.tile, row.split, root / row.image, root / row.label, imagery) for row in tiles_csv.itertuples()
+    ]
+    crop = settings["crop"]
+    crop_dataset(
+        tiles, out_dir, size=crop["size"], stride=crop["stride"], clutter=settings["clutter"],
+        bands=settings["bands"], workers=workers,
+    )  # fmt: skip
+
+
+def _check_settings(key: str, settings: Mapping[str, Any]) -> Iterator[str]:
+    if not any(settings.get("splits", {}).values()):
+        yield f"config key '{key}.splits' must list the tile ids of at least one split"
+    try:
+        band_positions(settings.get("imagery", "RGB"), settings.get("bands", ["R", "G", "B"]))
+    except ConfigError as error:
+        yield str(error)
+
+
+KIND = Kind(
+    name="potsdam", synthesize=_synthesize, convert=_convert, tile=_tile, check_settings=_check_settings,
+    samples=partial(segmentation_samples, palette=np.array(PALETTE, dtype=np.uint8)),
+)  # fmt: skip
