@@ -50,6 +50,7 @@ from mmrotate.registry import METRICS as ROTATE_METRICS
 from mmseg.registry import METRICS as SEG_METRICS
 from PIL import Image
 
+from rsfm.finetune.benchmarks import LOVEDA
 from rsfm.io import atomic_write, write_image
 
 TASK1_PREFIX = "Task1_"
@@ -226,7 +227,7 @@ class LoveDASubmission(BaseMetric):
     run are zipped (flat) into ``zip_path`` (default ``<output_dir>.zip``). Computes no score.
     """
 
-    default_prefix: str | None = "loveda"
+    default_prefix: str | None = LOVEDA.name
 
     def __init__(
         self,
@@ -274,3 +275,14 @@ def loveda_submission_evaluator(
         output_dir=os.fspath(output_dir),
         zip_path=os.fspath(zip_path) if zip_path is not None else None,
     )
+
+
+def server_evaluator(server: str, scratch: str | os.PathLike[str]) -> dict:
+    """Test evaluator config writing the submission format ``server`` (a benchmark's, rsfm.finetune.benchmarks) into
+    the folder ``scratch``; the zip to upload is the one ``*.zip`` under it once the test run ends."""
+    scratch = Path(scratch)
+    if server == "dota_task1":
+        return dota_submission_evaluator(scratch / server)
+    if server == "loveda_png":
+        return loveda_submission_evaluator(scratch / server, zip_path=scratch / f"{server}.zip")
+    raise ValueError(f"unknown test-server format {server!r}; known: dota_task1, loveda_png")
