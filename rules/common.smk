@@ -7,6 +7,7 @@ from snakemake.utils import min_version
 from rsfm.config import validate_config
 from rsfm.data.pipeline import final_stage, raw_dir
 from rsfm.errors import ConfigError
+from rsfm.finetune.benchmarks import BENCHMARKS, server_benchmarks
 from rsfm.plots.slimming import FIGURE_NAMES as SLIM_FIGURES
 from rsfm.workflow import PHASES, canonical, workflow_rules
 
@@ -79,7 +80,7 @@ def pretrain_targets():
 
 def benchmark_data(benchmark):
     """The data-stage folder a fine-tuning benchmark reads (tiles or prepared)."""
-    return str(DATA / final_stage(benchmark) / benchmark)
+    return str(BENCHMARKS[benchmark].data_dir(DATA))
 
 
 def finetune_base_config(benchmark):
@@ -117,7 +118,7 @@ def finetune_targets():
         "results/figures/finetune_vs_fraction.png",
     ]
     if FINETUNE.get("submissions"):
-        servers = [b for b in FINETUNE["benchmarks"] if b in ("dota_v2", "loveda")]
+        servers = [b for b in FINETUNE["benchmarks"] if b in server_benchmarks()]
         targets += [
             f"results/finetune/{b}/{s}/f1_s{seed}/submission.zip"
             for b in servers

@@ -54,7 +54,7 @@ rule finetune_submission:
     benchmark:
         "logs/benchmarks/finetune/{benchmark}/{size}/f1_s{seed}.submission.tsv"
     wildcard_constraints:
-        benchmark="dota_v2|loveda",
+        benchmark=wildcard_choice(server_benchmarks()),
         size=wildcard_choice(FINETUNE.get("sizes", [])),
         seed=r"\d+",
     conda:

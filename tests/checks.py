@@ -10,11 +10,8 @@ from mmengine.config import Config
 from PIL import Image
 
 from rsfm.data.annotations import DOTA_V2_CLASSES
+from rsfm.finetune.benchmarks import BENCHMARKS
 from rsfm.finetune.export import read_task1
-
-HEADLINE = {"dota_v2": "dota/mAP", "dior_r": "dota/mAP", "potsdam": "mIoU", "loveda": "mIoU"}
-# DOTA v2.0 and LoveDA score their test splits on servers: the headline is the validation split's
-HEADLINE_SPLIT = {"dota_v2": "val", "dior_r": "test", "potsdam": "test", "loveda": "val"}
 
 
 def assert_finetune_run(folder: Path, benchmark: str, size: str, fraction: float, seed: int, iterations: int) -> None:
@@ -22,12 +19,13 @@ def assert_finetune_run(folder: Path, benchmark: str, size: str, fraction: float
     metrics.json the table reads, and the config as generated (the Runner did not rewrite it)."""
     result = json.loads((folder / "metrics.json").read_text())
     rows = {row["metric"]: row for row in result["rows"]}
-    headline = rows[HEADLINE[benchmark]]
-    assert 0 <= headline["value"] <= 100 and headline["split"] == HEADLINE_SPLIT[benchmark], headline
+    facts = BENCHMARKS[benchmark]
+    headline = rows[facts.headline]
+    assert 0 <= headline["value"] <= 100 and headline["split"] == facts.headline_split, headline
     assert {k: headline[k] for k in ("benchmark", "size", "fraction", "seed")} == {
         "benchmark": benchmark, "size": size, "fraction": fraction, "seed": seed,
     }  # fmt: skip
-    if benchmark in ("potsdam", "loveda"):
+    if facts.toolbox == "mmseg":
         assert {"OA", "mF1", "IoU.building"} <= set(rows)
     else:
         assert any(name.startswith("dota/AP50.") for name in rows)  # per-class AP

@@ -25,7 +25,7 @@ from rsfm.finetune.export import (
     package_loveda_submission,
     read_task1,
 )
-from rsfm.finetune.metrics import RotatedAPMetric, RSSegMetric, segmentation_scores
+from rsfm.finetune.scores import RotatedAPMetric, RSSegMetric, segmentation_scores
 from rsfm.finetune.subset import FractionSubset
 from rsfm.io import read_image
 

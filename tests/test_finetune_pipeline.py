@@ -12,7 +12,8 @@ from mmengine.config import Config
 from rsfm.config import validate_config
 from rsfm.data.annotations import DIOR_R_CLASSES, DOTA_V2_CLASSES
 from rsfm.errors import ConfigError
-from rsfm.finetune.configs import BENCHMARKS, build_config, even_taps, resolve_settings, write_config
+from rsfm.finetune.benchmarks import BENCHMARKS
+from rsfm.finetune.configs import build_config, even_taps, resolve_settings, write_config
 from rsfm.finetune.run import collect, finetune, fraction_label, run_dir
 from rsfm.finetune.train import validation_is_test
 from rsfm.plots.finetune import metric_vs_fraction, metric_vs_size
@@ -71,7 +72,7 @@ def test_generated_config_carries_encoder_input_size_schedule_and_fraction(encod
     assert cfg.train_cfg.max_iters == 12 and cfg.default_hooks.checkpoint.interval == 12
     assert [s["end"] for s in cfg.param_scheduler] == [2, 12]
     assert cfg.optim_wrapper.type == "OptimWrapper" and cfg.optim_wrapper.optimizer.lr == 1e-3
-    if BENCHMARKS[benchmark][0] == "mmrotate":
+    if BENCHMARKS[benchmark].toolbox == "mmrotate":
         assert cfg.model.neck.in_channels == 96 and cfg.model.neck.patch_size == 8
         assert cfg.model.neck.out_channels == 32 == cfg.model.rpn_head.in_channels  # the default's slim heads
         scales = [t["scale"] for t in train.dataset.dataset.pipeline if t["type"] == "mmdet.Resize"]

@@ -3,7 +3,7 @@
 # rsfm's ParallelViTDet + SimpleFeaturePyramid (strides 4-32, plus a max-pooled level at 64 for the RPN).
 # The pipeline fills in arch, pretrained, img_size, patch_size and the pyramid's in_channels per run.
 custom_imports = dict(
-    imports=["rsfm.finetune.backbone", "rsfm.finetune.optim", "rsfm.finetune.subset", "rsfm.finetune.metrics"],
+    imports=["rsfm.finetune.backbone", "rsfm.finetune.optim", "rsfm.finetune.subset", "rsfm.finetune.scores"],
     allow_failed_imports=False,
 )
 default_scope = "mmrotate"

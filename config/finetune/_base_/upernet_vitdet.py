@@ -3,7 +3,7 @@
 # FCN head on the third level, as mmseg's ViT/BEiT UperNet configs. The pipeline fills in arch, pretrained, img_size,
 # patch_size, out_indices and the channel counts per run.
 custom_imports = dict(
-    imports=["rsfm.finetune.backbone", "rsfm.finetune.optim", "rsfm.finetune.subset", "rsfm.finetune.metrics"],
+    imports=["rsfm.finetune.backbone", "rsfm.finetune.optim", "rsfm.finetune.subset", "rsfm.finetune.scores"],
     allow_failed_imports=False,
 )
 default_scope = "mmseg"

@@ -27,15 +27,10 @@ from pathlib import Path
 from typing import Any
 
 from rsfm.errors import ConfigError
+from rsfm.finetune.benchmarks import BENCHMARKS
 from rsfm.io import atomic_write
 from rsfm.sizes import SIZES
 
-BENCHMARKS = {  # benchmark -> (toolbox, dataset of the data stage, folder of the data stage)
-    "dota_v2": ("mmrotate", "dota_v2", "tiles"),
-    "dior_r": ("mmrotate", "dior_r", "tiles"),
-    "potsdam": ("mmseg", "potsdam", "tiles"),
-    "loveda": ("mmseg", "loveda", "prepared"),
-}
 SETTINGS = {  # pipeline setting -> meaning; every one optional, the base config's value otherwise
     "max_iters": "training iterations",
     "val_interval": "iterations between validations (and checkpoints)",
@@ -167,7 +162,7 @@ def build_config(
     vit = SIZES[size]
     patch = int(arch["patch_size"])
     cfg = _base_config(str(base.resolve()), base.stat().st_mtime_ns)
-    toolbox = BENCHMARKS[benchmark][0]
+    toolbox = BENCHMARKS[benchmark].toolbox
 
     backbone = cfg.model.backbone
     base_img = backbone["img_size"]
@@ -342,6 +337,6 @@ def write_config(cfg: Any, path: str | Path) -> Path:
 
 
 __all__ = [
-    "BENCHMARKS", "RUN_KEYS", "SETTINGS", "build_config", "check_options", "even_taps", "read_encoder_arch",
+    "RUN_KEYS", "SETTINGS", "build_config", "check_options", "even_taps", "read_encoder_arch",
     "resolve_settings", "schedule_problems", "write_config",
 ]  # fmt: skip

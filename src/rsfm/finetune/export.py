@@ -1,33 +1,9 @@
-"""Test-set submissions for the two evaluation servers whose test labels are not public: DOTA v2.0 and LoveDA.
+"""Test-set submissions for the two servers that keep their test labels, as mmengine metrics writing each format.
 
-**DOTA v2.0, Task1 (oriented boxes).** Server format (captain-whu.github.io/DOTA/tasks.html; DOTA v2.0 has 18 classes,
-see the LUAI 2021 task page): one zip holding ``Task1_<class>.txt`` per class, each line
-``imgname score x1 y1 x2 y2 x3 y3 x4 y4`` with ``imgname`` the test image's id (e.g. ``P0006``), coordinates in the
-full image. mmrotate's ``DOTAMetric(format_only=True, merge_patches=True, outfile_prefix=P)`` produces exactly this
-(read from mmrotate 1.0.1 ``evaluation/metrics/dota_metric.py``): the scene id is the patch id before its first ``__``;
-boxes are shifted by the patch offset parsed from ``__<x>___<y>``, merged per scene and class by rotated NMS
-(``iou_thr``, 0.1) and written as 4 corners (``rbox2qbox``) to ``P/Task1_<class>.txt`` for every class of the
-dataset's ``metainfo`` (empty files for classes without detections), scores rounded to 2 decimals, coordinates to 2;
-the same files are zipped, at the archive root, into ``P/<basename of P>.zip``, which is what is uploaded. ``P`` must
-not exist yet (mmrotate raises only after the whole test run; :class:`RateAwareDOTAMetric` checks at start).
-
-mmrotate's merge reads only the offsets: its own splitter (``tools/data/dota/split/img_split.py``) names windows
-``<id>__<window size>__<x>___<y>`` with offsets and window size in original-image pixels. Windows cut by
-:mod:`rsfm.data.dota_split` (like the DOTA devkit's) are named ``<id>__<rate>__<x>___<y>`` and come from the image
-*resized* by the rate, so offsets and predicted boxes are in resized pixels; :class:`RateAwareDOTAMetric` divides them
-by the rate before mmrotate merges (identical to ``DOTAMetric`` at rate 1). :func:`dota_submission_evaluator` uses it.
-
-**LoveDA (semantic segmentation challenge on CodaLab).** The server wants one single-channel uint8 PNG per test
-image, named like the image (``<id>.png``, Urban and Rural together: ids are unique), of the image's size, holding
-class indices 0-6 (background, building, road, water, barren, forest, agriculture), i.e. the released mask values
-minus 1. Sources: the official prediction script (github.com/Junjue-Wang/LoveDA, ``Semantic_Segmentation/predict.py``
-saves ``argmax`` as uint8 under the image's file name; its dataset reads masks as ``value - 1``); mmseg 0.x's
-``LoveDADataset.results2img`` ("The index range of official requirement is from 0 to 6"); the server's
-``evaluate.py`` as quoted in open-mmlab/mmsegmentation#3279 (``gt = imread(truth) - 1``, a 7x7 confusion matrix, so a
-predicted 7 crashes it); and the maintainer's answers in Junjue-Wang/LoveDA#6 and #32: zip the PNGs themselves, not
-their folder (``zip -rj``). mmseg 1.x's ``IoUMetric(format_only=True, output_dir=...)`` adds 1 under
-``reduce_zero_label`` (values 1-7) and does not zip, so it does not match; :class:`LoveDASubmission` writes 0-6 and
-zips, and :func:`package_loveda_submission` repairs a folder written by IoUMetric (``offset=1``).
+- DOTA v2.0 Task1: a flat zip of ``Task1_<class>.txt``, lines ``imgname score x1 y1 ... x4 y4`` in full-scene pixels
+  (:class:`RateAwareDOTAMetric`: mmrotate's DOTAMetric for windows cut from rescaled scenes; :func:`read_task1`).
+- LoveDA (CodaLab): a flat zip of one uint8 PNG per test image holding class indices 0-6, i.e. the mask values minus 1
+  (:class:`LoveDASubmission`; mmseg 1.x's IoUMetric writes 1-7 and does not zip).
 """
 
 from __future__ import annotations
@@ -50,6 +26,7 @@ from mmrotate.registry import METRICS as ROTATE_METRICS
 from mmseg.registry import METRICS as SEG_METRICS
 from PIL import Image
 
+from rsfm.finetune.benchmarks import LOVEDA
 from rsfm.io import atomic_write, write_image
 
 TASK1_PREFIX = "Task1_"
@@ -218,7 +195,7 @@ def package_loveda_submission(
 
 @SEG_METRICS.register_module()
 class LoveDASubmission(BaseMetric):
-    """Write LoveDA test predictions as the CodaLab server expects and zip them (see the module docstring).
+    """Write LoveDA test predictions as the CodaLab server expects and zip them.
 
     Each prediction goes to ``output_dir/<image id>.png`` as class indices 0-6: mmseg's LoveDADataset uses
     ``reduce_zero_label=True``, whose predictions already are 0-6; with ``reduce_zero_label=False`` (no-data as
@@ -226,7 +203,7 @@ class LoveDASubmission(BaseMetric):
     run are zipped (flat) into ``zip_path`` (default ``<output_dir>.zip``). Computes no score.
     """
 
-    default_prefix: str | None = "loveda"
+    default_prefix: str | None = LOVEDA.name
 
     def __init__(
         self,
@@ -274,3 +251,14 @@ def loveda_submission_evaluator(
         output_dir=os.fspath(output_dir),
         zip_path=os.fspath(zip_path) if zip_path is not None else None,
     )
+
+
+def server_evaluator(server: str, scratch: str | os.PathLike[str]) -> dict:
+    """Test evaluator config writing the submission format ``server`` (a benchmark's, rsfm.finetune.benchmarks) into
+    the folder ``scratch``; the zip to upload is the one ``*.zip`` under it once the test run ends."""
+    scratch = Path(scratch)
+    if server == "dota_task1":
+        return dota_submission_evaluator(scratch / server)
+    if server == "loveda_png":
+        return loveda_submission_evaluator(scratch / server, zip_path=scratch / f"{server}.zip")
+    raise ValueError(f"unknown test-server format {server!r}; known: dota_task1, loveda_png")

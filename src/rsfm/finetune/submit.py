@@ -2,11 +2,12 @@
 
     python -m rsfm.finetune.submit results/finetune/dota_v2/<size>/f1_s0/config.py submission.zip
 
-Uses the run's ``submission`` section (its test dataloader) and its final checkpoint, and writes:
+Uses the run's ``submission`` section (its test dataloader) and its final checkpoint, and writes the format of the
+benchmark's server (``server`` in :mod:`rsfm.finetune.benchmarks`, written by :mod:`rsfm.finetune.export`):
 
-- DOTA v2.0: the test windows' detections merged back to full scenes (rotated NMS across overlapping windows) as
-  ``Task1_<class>.txt`` files, zipped flat (:class:`RateAwareDOTAMetric`, ``merge_patches=True``);
-- LoveDA: one 0-6 PNG per test image, zipped flat (:class:`LoveDASubmission`).
+- ``dota_task1`` (DOTA v2.0): the test windows' detections merged back to full scenes (rotated NMS across overlapping
+  windows) as ``Task1_<class>.txt`` files, zipped flat (:class:`RateAwareDOTAMetric`, ``merge_patches=True``);
+- ``loveda_png`` (LoveDA): one 0-6 PNG per test image, zipped flat (:class:`LoveDASubmission`).
 
 The zip appears at its final path only when complete.
 """
@@ -21,19 +22,22 @@ from pathlib import Path
 from typing import Any
 
 from rsfm.errors import ConfigError
+from rsfm.finetune.benchmarks import BENCHMARKS
 
 TRAINING_KEYS = ("train_dataloader", "train_cfg", "optim_wrapper", "param_scheduler", "val_dataloader", "val_cfg",
                  "val_evaluator")  # fmt: skip
 
 
-def submission_evaluator(benchmark: str, scratch: Path, zip_path: Path) -> dict[str, Any]:
-    from rsfm.finetune.export import dota_submission_evaluator, loveda_submission_evaluator
+def submission_evaluator(benchmark: str, scratch: Path) -> dict[str, Any]:
+    """The test evaluator writing ``benchmark``'s server format (rsfm.finetune.benchmarks) under ``scratch``."""
+    from rsfm.finetune.export import server_evaluator
 
-    if benchmark == "dota_v2":
-        return dota_submission_evaluator(scratch / "dota_v2_task1")
-    if benchmark == "loveda":
-        return loveda_submission_evaluator(scratch / "loveda_test", zip_path=scratch / "loveda_test.zip")
-    raise ConfigError(f"{benchmark} has no evaluation server with withheld labels: its test split is scored locally")
+    server = BENCHMARKS[benchmark].server if benchmark in BENCHMARKS else None
+    if server is None:
+        raise ConfigError(
+            f"{benchmark} has no evaluation server with withheld labels: its test split is scored locally"
+        )
+    return server_evaluator(server, scratch)
 
 
 def submit(config_path: str | Path, zip_path: str | Path, launcher: str = "none") -> Path:
@@ -57,7 +61,7 @@ def submit(config_path: str | Path, zip_path: str | Path, launcher: str = "none"
     scratch = Path(tempfile.mkdtemp(prefix=".submission-", dir=zip_path.parent))
     try:
         cfg.test_dataloader = cfg.submission.dataloader
-        cfg.test_evaluator = submission_evaluator(benchmark, scratch, zip_path)
+        cfg.test_evaluator = submission_evaluator(benchmark, scratch)
         for key in ("submission", *TRAINING_KEYS):  # a test-only Runner
             cfg.pop(key, None)
         cfg.load_from, cfg.resume, cfg.launcher = checkpoint, False, launcher

@@ -1,7 +1,8 @@
 """Paper 1's fine-tuning figures from the tidy table of rule finetune_table: metric vs model size, metric vs fraction.
 
-Each benchmark gets a panel with its headline metric as the papers report it (rotated detection: mAP at IoU 0.5;
-segmentation: mIoU), in percent; points are the mean over seeds, bars +/- 1 SD where there are several seeds.
+Each benchmark gets a panel with its headline metric (rsfm.finetune.benchmarks) as the papers report it (rotated
+detection: mAP at IoU 0.5; segmentation: mIoU), in percent; points are the mean over seeds, bars +/- 1 SD where there
+are several seeds.
 """
 
 from __future__ import annotations
@@ -10,19 +11,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from rsfm.finetune.benchmarks import BENCHMARKS, headline
 from rsfm.io import atomic_write
-
-HEADLINE = {"dota_v2": "dota/mAP", "dior_r": "dota/mAP", "potsdam": "mIoU", "loveda": "mIoU"}
-TITLES = {
-    "dota_v2": "DOTA v2.0 (mAP50)", "dior_r": "DIOR-R (mAP50)", "potsdam": "Potsdam (mIoU, no clutter)",
-    "loveda": "LoveDA (mIoU)",
-}  # fmt: skip
-
-
-def headline(table: pd.DataFrame) -> pd.DataFrame:
-    """The rows of each benchmark's headline metric."""
-    wanted = table["metric"] == table["benchmark"].map(HEADLINE)
-    return table[wanted].copy()
 
 
 def _panels(benchmarks: list[str]) -> tuple:
@@ -79,7 +69,7 @@ def metric_vs_size(table_csv: str | Path, figure: str | Path) -> None:
             ax.annotate(size, (group["params_m"].iloc[0], group["value"].mean()), fontsize=6,
                         xytext=(3, 3), textcoords="offset points")  # fmt: skip
         _log_ticks(ax, rows["params_m"])
-        ax.set(xlabel="encoder parameters (M)", ylabel="score (%)", title=TITLES.get(benchmark, benchmark))
+        ax.set(xlabel="encoder parameters (M)", ylabel="score (%)", title=BENCHMARKS[benchmark].label)
     _save(fig, figure)
 
 
@@ -99,8 +89,8 @@ def metric_vs_fraction(table_csv: str | Path, figure: str | Path) -> None:
             err_style="bars", ax=ax, legend=index == 0,
         )  # fmt: skip
         _log_ticks(ax, rows["fraction_pct"])
-        ax.set(xlabel="training data (%)", ylabel="score (%)", title=TITLES.get(benchmark, benchmark))
+        ax.set(xlabel="training data (%)", ylabel="score (%)", title=BENCHMARKS[benchmark].label)
     _save(fig, figure)
 
 
-__all__ = ["HEADLINE", "headline", "metric_vs_fraction", "metric_vs_size"]
+__all__ = ["metric_vs_fraction", "metric_vs_size"]

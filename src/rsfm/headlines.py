@@ -10,6 +10,7 @@ from typing import Any
 
 import pandas as pd
 
+from rsfm.finetune.benchmarks import BENCHMARKS, headline
 from rsfm.io import atomic_write
 
 
@@ -33,13 +34,11 @@ def pretrain_metrics(metrics_csv: str | Path) -> dict[str, Any]:
 
 def finetune_metrics(table_csv: str | Path) -> dict[str, Any]:
     """Each benchmark's headline metric (mAP50 / mIoU) per encoder size and training fraction, mean over seeds."""
-    from rsfm.plots.finetune import HEADLINE, headline
-
     rows = headline(pd.read_csv(table_csv))
     means = rows.groupby(["benchmark", "size", "fraction"])["value"].mean()
     out: dict[str, Any] = {}
     for (benchmark, size, fraction), value in means.items():
-        entry = out.setdefault(benchmark, {"metric": HEADLINE[benchmark]})
+        entry = out.setdefault(benchmark, {"metric": BENCHMARKS[benchmark].headline})
         entry.setdefault(size, {})[f"fraction_{fraction:g}"] = _number(value)
     return out
 
