@@ -1,6 +1,6 @@
 """MAE pretraining on DeepSpeed: one entry point for every size, from one CPU process to many GPU nodes.
 
-Run under torchrun (see rsfm.pretrain.launch): ``python -m rsfm.pretrain.engine --config run.json``. The run config
+Run under torchrun (see rsfm.launch): ``python -m rsfm.pretrain.engine --config run.json``. The run config
 (a JSON written by the workflow) names the model size, batch sizes, optimiser and schedule, ZeRO stage, precision
 and checkpointing; nothing in the loop depends on the size or the hardware.
 
@@ -40,7 +40,7 @@ from rsfm.models.fused import fuse_parallel_blocks
 from rsfm.models.mae import MaskedAutoencoder
 from rsfm.models.moco import MoCoV3, momentum_at
 from rsfm.models.vit import SIZES, create_encoder
-from rsfm.pretrain.metrics import MetricsLog
+from rsfm.pretrain.training_log import TrainingLog
 
 NO_DECAY_NAMES = ("pos_embed", "cls_token", "mask_token", "decoder_pos_embed")
 
@@ -361,7 +361,7 @@ def train(cfg: RunConfig) -> None:
     # MFU counts one width's FLOPs
     flops_per_image = train_flops_per_image(inner, cfg.img_size) if cuda and cfg.peak_tflops else None
     num_patches = model.encoder.patch_embed.num_patches
-    metrics = MetricsLog(out_dir, start_step, total_steps) if rank == 0 else None
+    metrics = TrainingLog(out_dir, start_step, total_steps) if rank == 0 else None
 
     # DeepSpeed reports the gradient norm from its ZeRO and bf16 optimisers only; without them (stage 0) it is ours
     own_grad_norm, grad_norm = cfg.zero_stage == 0, None
@@ -445,7 +445,7 @@ def _prune_checkpoints(ckpt_dir: Path, keep: int) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description="MAE pretraining (run under torchrun; see rsfm.pretrain.launch)")
+    parser = argparse.ArgumentParser(description="MAE pretraining (run under torchrun; see rsfm.launch)")
     parser.add_argument("--config", required=True, help="run config JSON")
     args = parser.parse_args(argv)
     train(RunConfig.from_json(args.config))
