@@ -280,17 +280,8 @@ def build_engine(
 
 
 def separate_extension_builds() -> None:
-    """Give DeepSpeed's JIT-built ops one build folder per path the environment is reached under and per ninja.
-
-    On CPU ranks DeepSpeed compiles its shared-memory communication op (~40 s) into torch's extension cache, in a
-    folder named after the op alone, with the absolute paths of its sources in the build file. The same environment
-    seen through another path (a symlinked venv in another clone, as every test clone and SLURM job here has) then
-    rebuilds it, and overwrites a build that a concurrent job may be loading. So does another ninja: torch runs the
-    first ``ninja`` on PATH, and ninja 1.11 (this machine's) and 1.13 (the environment's, first on PATH where the
-    environment is activated or its bin/ is put first, as for `dvc repro`, which must find its snakemake) hash the
-    same command differently, so each rebuilt what the other had built. Keyed by the package's path and the ninja,
-    each pair builds once (per torch version: a clone's ``.venv`` may come to point at a new environment). A
-    TORCH_EXTENSIONS_DIR set by the user wins."""
+    """One build folder for DeepSpeed's JIT-built ops per environment path, torch version and ninja (each changes the
+    build, so a shared folder was rebuilt under running jobs by every other); a TORCH_EXTENSIONS_DIR set wins."""
     import hashlib
     import importlib.util
 
