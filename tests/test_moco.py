@@ -12,9 +12,9 @@ import torch
 
 from rsfm.launch import torchrun_args
 from rsfm.models.moco import MoCoV3, contrastive_loss, momentum_at
+from rsfm.models.slimmable import SlimmableMoCo, width
 from rsfm.models.vit import create_encoder
 from rsfm.pretrain.augment import MOCO_VIEWS, ViewPolicy, augment_view
-from rsfm.slimming.slimmable import SlimmableMoCo, width
 
 from .conftest import cpu_env, write_run
 

@@ -165,7 +165,7 @@ def build_model(cfg: RunConfig) -> torch.nn.Module:
         )  # fmt: skip
         others = model.decoder_blocks
     if cfg.slimmable:
-        from rsfm.slimming.slimmable import SlimmableMAE, SlimmableMoCo
+        from rsfm.models.slimmable import SlimmableMAE, SlimmableMoCo
 
         return SlimmableMoCo(model) if cfg.method == "moco" else SlimmableMAE(model)
     if cfg.fuse_parallel:
@@ -300,9 +300,9 @@ def train(cfg: RunConfig) -> None:
     import deepspeed
     import torch.distributed as dist
 
+    from rsfm.models.slimmable import sandwich_widths
     from rsfm.pretrain.augment import MOCO_VIEWS, augment_view
     from rsfm.pretrain.data import ShardImages, StepSampler, normalize
-    from rsfm.slimming.slimmable import sandwich_widths
 
     cuda = torch.cuda.is_available()
     deepspeed.init_distributed(dist_backend="nccl" if cuda else "gloo")

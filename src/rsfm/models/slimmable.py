@@ -2,7 +2,7 @@
 
 A slimmable encoder is the same timm ViT with one shared set of weights that runs at any width factor ``s``: its
 attention and MLP modules use, at width ``s``, exactly the sub-layers post-hoc slimming keeps (the first
-``max(1, floor(s d_k))`` dims of every head, the first ``max(1, floor(s d_h))`` hidden units; see
+:func:`kept` ``(d_k, s)`` dims of every head, the first ``kept(d_h, s)`` hidden units; see
 :mod:`rsfm.slimming.slim`), sliced from the full weights on the fly. :func:`make_slimmable` switches a model's
 modules in place, so parameter names and the exported ``encoder.safetensors`` stay those of the plain model, and a
 slimmable-trained encoder is slimmed and probed like any other.
@@ -17,6 +17,7 @@ pass through the DeepSpeed engine trains all widths (memory holds the activation
 from __future__ import annotations
 
 import contextlib
+import math
 from collections.abc import Iterator, Sequence
 
 import torch
@@ -24,8 +25,15 @@ import torch.nn.functional as F
 from timm.layers import Attention, Mlp
 from torch import nn
 
+from rsfm.errors import ConfigError
 from rsfm.models.mae import MaskedAutoencoder
-from rsfm.slimming.slim import kept
+
+
+def kept(n: int, s: float) -> int:
+    """How many of ``n`` dimensions width ``s`` keeps: ``max(1, floor(s * n))``."""
+    if not 0 < s <= 1:
+        raise ConfigError(f"width factor must be in (0, 1], got {s}")
+    return max(1, math.floor(s * n + 1e-9))
 
 
 class SlimmableAttention(Attention):
@@ -162,5 +170,6 @@ class SlimmableMoCo(nn.Module):
 
 
 __all__ = [
-    "SlimmableAttention", "SlimmableMAE", "SlimmableMlp", "SlimmableMoCo", "make_slimmable", "sandwich_widths", "width",
+    "SlimmableAttention", "SlimmableMAE", "SlimmableMlp", "SlimmableMoCo", "kept", "make_slimmable", "sandwich_widths",
+    "width",
 ]  # fmt: skip
