@@ -18,8 +18,9 @@ import torchvision.transforms.functional as TF
 from PIL import Image
 
 from rsfm.launch import torchrun_args
+from rsfm.models.objective import param_groups
 from rsfm.pretrain.data import IMAGENET_MEAN, IMAGENET_STD, ShardImages, StepSampler, crop_resize, normalize
-from rsfm.pretrain.engine import RunConfig, build_model, param_groups, warmup_cosine
+from rsfm.pretrain.engine import RunConfig, build_model, warmup_cosine
 
 from .conftest import cpu_env, validate_default, write_run
 
