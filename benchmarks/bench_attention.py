@@ -19,7 +19,7 @@ from bench_pretrain_step import _time
 from torch.nn.attention import SDPBackend, sdpa_kernel
 
 from rsfm.models.mae import num_masked
-from rsfm.pretrain.engine import RunConfig, build_model, train_flops_per_image
+from rsfm.pretrain.engine import RunConfig, build_model
 
 KERNELS = {
     "flash": SDPBackend.FLASH_ATTENTION,
@@ -58,7 +58,7 @@ def main() -> None:
     attention_flops = 0.0  # per image, forward + backward (2x forward), as the MFU counter counts it
     for layers, heads, tokens, head_dim in shapes.values():
         attention_flops += 3 * layers * 4 * heads * tokens**2 * head_dim
-    step_flops = train_flops_per_image(build_model(cfg), args.img_size)
+    step_flops = build_model(cfg).train_flops_per_image(args.img_size)
     hardware = torch.cuda.get_device_name() if cuda else f"CPU, {torch.get_num_threads()} threads"
     print(
         f"# {hardware}; {args.model}, batch {args.batch}, {args.img_size}px, {str(dtype).removeprefix('torch.')}; "

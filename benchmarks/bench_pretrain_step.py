@@ -37,15 +37,14 @@ from torch import nn
 
 from rsfm.models.attention import BACKENDS
 from rsfm.models.mae import sincos_2d
+from rsfm.models.objective import param_groups
 from rsfm.models.vit import SIZES
 from rsfm.pretrain.engine import (
     RunConfig,
     build_engine,
     build_model,
-    param_groups,
     select_attention,
     separate_extension_builds,
-    train_flops_per_image,
     uses_autocast,
 )
 
@@ -202,7 +201,7 @@ def bench_model(name: str, args: argparse.Namespace, device: torch.device) -> It
     missing, unexpected = reference.load_state_dict(ours.state_dict(), strict=False)
     if missing or unexpected:
         raise RuntimeError(f"reference and engine models differ: missing {missing}, unexpected {unexpected}")
-    flops = train_flops_per_image(ours, args.img_size)
+    flops = ours.train_flops_per_image(args.img_size)
 
     gen = torch.Generator().manual_seed(0)
     images = torch.rand(args.batch, 3, args.img_size, args.img_size, generator=gen).to(device)

@@ -131,8 +131,8 @@ def finetune_targets():
 def launch_resource(settings, key, defaults):
     """A SLURM resource of the torchrun-launched rules, from their launch settings. ``tasks``: one launcher
     (torchrun) per SLURM task, by default one per node. ``mpi``: with several tasks the job starts them itself (srun
-    in rsfm.pretrain.launch), so the executor must run it directly, not inside its own one-task srun step."""
-    from rsfm.pretrain.launch import launcher_tasks
+    in rsfm.launch), so the executor must run it directly, not inside its own one-task srun step."""
+    from rsfm.launch import launcher_tasks
 
     if key == "tasks":
         return launcher_tasks(settings)

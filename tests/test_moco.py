@@ -10,11 +10,11 @@ import pandas as pd
 import pytest
 import torch
 
+from rsfm.launch import torchrun_args
 from rsfm.models.moco import MoCoV3, contrastive_loss, momentum_at
+from rsfm.models.slimmable import SlimmableMoCo, width
 from rsfm.models.vit import create_encoder
 from rsfm.pretrain.augment import MOCO_VIEWS, ViewPolicy, augment_view
-from rsfm.pretrain.launch import torchrun_args
-from rsfm.slimming.slimmable import SlimmableMoCo, width
 
 from .conftest import cpu_env, write_run
 
@@ -147,8 +147,6 @@ def test_moco_at_zero3_is_refused_with_the_reason():
 def test_flops_of_a_moco_step_count_both_views_and_the_momentum_branch():
     from torch.utils.flop_counter import FlopCounterMode
 
-    from rsfm.pretrain.engine import train_flops_per_image
-
     model = tiny_moco().eval()
     meta = copy.deepcopy(model).to("meta")  # on the meta device, as the engine counts (CPU flash attention is hidden)
 
@@ -163,4 +161,4 @@ def test_flops_of_a_moco_step_count_both_views_and_the_momentum_branch():
     proj = flops(meta.projector, meta.encoder(image))
     pred = flops(meta.predictor, meta.projector(meta.encoder(image)))
     # two views; the online branch forward + backward (3x), the momentum branch forward only
-    assert train_flops_per_image(model, 32) == pytest.approx(2 * (3 * (enc + proj + pred) + enc + proj), rel=1e-6)
+    assert model.train_flops_per_image(32) == pytest.approx(2 * (3 * (enc + proj + pred) + enc + proj), rel=1e-6)

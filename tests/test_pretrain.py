@@ -17,9 +17,10 @@ import torch
 import torchvision.transforms.functional as TF
 from PIL import Image
 
+from rsfm.launch import torchrun_args
+from rsfm.models.objective import param_groups
 from rsfm.pretrain.data import IMAGENET_MEAN, IMAGENET_STD, ShardImages, StepSampler, crop_resize, normalize
-from rsfm.pretrain.engine import RunConfig, build_model, param_groups, warmup_cosine
-from rsfm.pretrain.launch import torchrun_args
+from rsfm.pretrain.engine import RunConfig, build_model, warmup_cosine
 
 from .conftest import cpu_env, validate_default, write_run
 
@@ -216,7 +217,7 @@ def test_launcher_command_lines():
 
 def test_each_rank_gets_its_share_of_the_jobs_threads(tmp_path, monkeypatch):
     # Snakemake exports the job's threads to the job; the launcher divides them among the ranks it starts
-    from rsfm.pretrain.launch import launch
+    from rsfm.launch import launch
 
     monkeypatch.setenv("OMP_NUM_THREADS", "4")
     script = tmp_path / "rank.py"

@@ -1,5 +1,5 @@
 """The SLURM profile: the sbatch lines the executor builds from our resources, and a slice of the default workflow
-run through the executor on a real one-node SLURM cluster started on localhost (rsfm.localslurm)."""
+run through the executor on a real one-node SLURM cluster started on localhost (tests/localslurm.py)."""
 
 from __future__ import annotations
 
@@ -16,9 +16,8 @@ import pandas as pd
 import pytest
 import yaml
 
-from rsfm.localslurm import LocalSlurm, SlurmUnavailable
-
 from .conftest import REPO
+from .localslurm import LocalSlurm, SlurmUnavailable
 from .test_workflow import snakemake
 
 SLICE_TARGETS = ("results/figures/slim_per_model.png",)
@@ -78,7 +77,7 @@ def test_paper_allocations_one_launcher_per_node_with_site_settings(tmp_path):
 
 def test_launcher_runs_one_torchrun_per_task():
     from rsfm.errors import ConfigError
-    from rsfm.pretrain.launch import launcher_tasks, slurm_command
+    from rsfm.launch import launcher_tasks, slurm_command
 
     command = slurm_command("run.json", nnodes=4, nproc_per_node=8, cpus_per_task=64)
     assert command[:5] == ["srun", "--nodes=4", "--ntasks=4", "--ntasks-per-node=1", "--cpus-per-task=64"]

@@ -6,7 +6,7 @@ old ``work/`` is set aside in ``superseded/<time>/`` and the run starts afresh.
 
 Launch: one plain process on a CPU or a single GPU; torchrun with one process per GPU on one node; and on several
 nodes, inside a SLURM allocation, one torchrun per node (srun) meeting on the first node, as pretraining does
-(:mod:`rsfm.pretrain.launch`). The processes run :mod:`rsfm.finetune.train`, i.e. the toolbox's own Runner with
+(:mod:`rsfm.launch`). The processes run :mod:`rsfm.finetune.train`, i.e. the toolbox's own Runner with
 mmengine's ``pytorch`` launcher (DDP).
 """
 
@@ -48,7 +48,7 @@ def run_dir(benchmark: str, size: str, fraction: float, seed: int, root: str | P
 
 def launch_settings(finetune_cfg: dict[str, Any], size: str) -> dict[str, Any]:
     """``run`` with this size's launch keys from ``per_size`` applied."""
-    from rsfm.pretrain.launch import launch_settings as merged
+    from rsfm.launch import launch_settings as merged
 
     return merged(finetune_cfg, size, RUN_KEYS)
 
@@ -71,7 +71,7 @@ def run_record(
     """What a run's checkpoints are made from: the encoder's sha256, the base config's (with its ``_base_`` files),
     the data's index, the settings and the number of processes (the effective batch), as ``run.json`` records it."""
     from rsfm.data.download import file_digest
-    from rsfm.pretrain.launch import launcher_tasks
+    from rsfm.launch import launcher_tasks
 
     gpus = int(launch_cfg.get("gpus_per_node", 0))
     procs = gpus if gpus else int(launch_cfg.get("processes_per_node", 1))
@@ -112,7 +112,7 @@ def finetune(
 ) -> dict[str, Any]:
     """Build and write ``config.py`` in ``out_dir``, train and score the run; returns its ``metrics.json``.
     ``resources``: launch settings the job's scheduler owns (cpus_per_task), over the section's."""
-    from rsfm.pretrain.launch import launch, launcher_tasks
+    from rsfm.launch import launch, launcher_tasks
 
     out_dir = Path(out_dir).resolve()
     launch_cfg = {**launch_settings(finetune_cfg, size), **(resources or {})}

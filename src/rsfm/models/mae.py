@@ -3,15 +3,20 @@
 Per-sample random masking (argsort of uniform noise; 75% by default), fixed 2-D sin-cos position embeddings in
 encoder and decoder, a light decoder (8 timm blocks of width 512 by default) and the per-patch normalised pixel loss
 on masked patches only. The encoder stays a plain timm model, so what pretraining exports is what fine-tuning and
-slimming load.
+slimming load. As a pretraining objective (rsfm.models.objective) it takes one crop per image and draws each
+micro-batch's masks from the batch's generator.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 import torch
 from timm.models import checkpoint_seq
 from timm.models.vision_transformer import Block, VisionTransformer
 from torch import nn
+
+from rsfm.models.objective import Batch, Objective, meta_flops
 
 
 def sincos_1d(embed_dim: int, positions: torch.Tensor) -> torch.Tensor:
@@ -36,7 +41,9 @@ def sincos_2d(embed_dim: int, grid_h: int, grid_w: int, cls_token: bool = True) 
     return embed.float()
 
 
-class MaskedAutoencoder(nn.Module):
+class MaskedAutoencoder(Objective):
+    crop_scale = (0.2, 1.0)  # MAE's RandomResizedCrop
+
     def __init__(
         self, encoder: VisionTransformer, *, decoder_dim: int = 512, decoder_depth: int = 8, decoder_heads: int = 16,
         mask_ratio: float = 0.75, norm_pix_loss: bool = True,
@@ -156,6 +163,22 @@ class MaskedAutoencoder(nn.Module):
         latent, mask, ids_restore = self.forward_encoder(images, ratio, noise)
         pred = self.forward_decoder(latent, ids_restore)
         return self.forward_loss(images, pred, mask), pred, mask
+
+    # --- as a pretraining objective -----------------------------------------------------------------------------------
+
+    def inputs(self, batch: Batch) -> tuple[tuple[Any, ...], dict[str, Any]]:
+        images = batch.images()
+        noise = torch.rand(images.shape[0], self.encoder.patch_embed.num_patches, generator=batch.generator)
+        return (images,), {"noise": noise.to(images.device)}
+
+    def compile_blocks(self) -> list[nn.Module]:
+        return [*self.encoder.blocks, *self.decoder_blocks]
+
+    def train_flops_per_image(self, img_size: int) -> float:
+        return 3.0 * meta_flops(self, img_size)  # forward + backward (2 x forward)
+
+    def recipe(self) -> dict[str, Any]:
+        return {"mask_ratio": self.mask_ratio}
 
 
 def num_masked(length: int, mask_ratio: float) -> int:

@@ -10,14 +10,17 @@ the patch projection frozen at its random initialisation (their stability trick)
 (MoCo v3 synchronises them; with 256 images per GPU in the paper config the per-rank batch is large enough, and
 CPU ranks have no synchronised BatchNorm).
 
-The encoder stays a plain timm model: what pretraining exports is what fine-tuning and slimming load.
+The encoder stays a plain timm model: what pretraining exports is what fine-tuning and slimming load. As a
+pretraining objective (rsfm.models.objective) it takes two crops per image, one per view, and moves the moving
+average once per optimiser step, before the step's keys (``begin_step``, on the schedule of :func:`momentum_at`).
 """
 
 from __future__ import annotations
 
 import contextlib
 import copy
-from typing import Any
+import math
+from typing import Any, ClassVar
 
 import torch
 import torch.distributed as dist
@@ -26,6 +29,7 @@ from timm.models.vision_transformer import VisionTransformer
 from torch import nn
 
 from rsfm.models.mae import sincos_2d
+from rsfm.models.objective import Batch, Objective, meta_flops
 
 DEFAULTS: dict[str, Any] = {
     "dim": 256, "mlp_dim": 4096, "temperature": 0.2, "momentum": 0.99, "crop_scale": [0.08, 1.0],
@@ -86,12 +90,22 @@ def contrastive_loss(queries: torch.Tensor, keys: torch.Tensor, temperature: flo
     return F.cross_entropy(queries @ keys.T / temperature, labels) * 2 * temperature
 
 
-class MoCoV3(nn.Module):
+class MoCoV3(Objective):
+    views = 2  # the two views of the symmetrised loss
+    compile_refusals: ClassVar[dict[str, str]] = {
+        "model": "compile: model covers MAE only (MoCo updates its momentum encoder in place): use blocks"
+    }
+
     def __init__(
-        self, encoder: VisionTransformer, *, dim: int = 256, mlp_dim: int = 4096, temperature: float = 0.2,
-        freeze_patch_embed: bool = True,
+        self, encoder: VisionTransformer, *, dim: int = DEFAULTS["dim"], mlp_dim: int = DEFAULTS["mlp_dim"],
+        temperature: float = DEFAULTS["temperature"], momentum: float = DEFAULTS["momentum"],
+        crop_scale: Any = DEFAULTS["crop_scale"], freeze_patch_embed: bool = DEFAULTS["freeze_patch_embed"],
     ) -> None:  # fmt: skip
+        """``momentum``: the moving average's base momentum; ``crop_scale``: the loader's crops' range of area."""
         super().__init__()
+        self.settings = {"dim": dim, "mlp_dim": mlp_dim, "temperature": temperature, "momentum": momentum,
+                         "crop_scale": crop_scale, "freeze_patch_embed": freeze_patch_embed}  # fmt: skip
+        self.crop_scale = tuple(crop_scale)
         if encoder.cls_token is None or encoder.global_pool != "token" or encoder.num_classes:
             raise ValueError("MoCo v3 needs an encoder with a class token, token pooling and no classifier head")
         self.encoder, self.temperature = encoder, temperature
@@ -134,22 +148,41 @@ class MoCoV3(nn.Module):
         with _autocast(images.device, enabled=low):
             return self.momentum_projector(self.momentum_encoder(images)).float()
 
-    def forward(
-        self, view1: torch.Tensor, view2: torch.Tensor, momentum: float | None = None
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """(loss, keys of view 1, keys of view 2); ``momentum`` first moves the average (once per optimiser step)."""
-        if momentum is not None:
-            self.update_momentum(momentum)
+    def forward(self, view1: torch.Tensor, view2: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(loss, keys of view 1, keys of view 2)."""
         k1, k2 = self.key(view1), self.key(view2)
         loss = contrastive_loss(self.query(view1), k2, self.temperature)
         loss = loss + contrastive_loss(self.query(view2), k1, self.temperature)
         return loss, k1, k2
 
+    # --- as a pretraining objective -----------------------------------------------------------------------------------
+
+    def inputs(self, batch: Batch) -> tuple[tuple[Any, ...], dict[str, Any]]:
+        return tuple(batch.views()), {}
+
+    def begin_step(self, step: int, total: int) -> None:
+        self.update_momentum(momentum_at(step, total, self.settings["momentum"]))
+
+    def weights_held_in(self, dtype: torch.dtype) -> None:
+        if dtype == torch.bfloat16:
+            self.momentum_in_fp32()
+
+    def compile_blocks(self) -> list[nn.Module]:
+        return [*self.encoder.blocks, *self.momentum_encoder.blocks]
+
+    def train_flops_per_image(self, img_size: int) -> float:
+        """Two views, each 3 x the online branch (encoder, projector, predictor: forward and backward) plus 1 x the
+        momentum branch (no backward)."""
+        online = meta_flops(self, img_size, lambda meta, image: meta.query(image))
+        momentum = meta_flops(self, img_size, lambda meta, image: meta.momentum_projector(meta.momentum_encoder(image)))
+        return 2 * (3 * online + momentum)
+
+    def recipe(self) -> dict[str, Any]:
+        return {"moco": dict(self.settings)}
+
 
 def momentum_at(step: int, total: int, base: float) -> float:
     """MoCo v3's schedule: from ``base`` at step 0 up to 1 along half a cosine."""
-    import math
-
     return 1 - (1 - base) * 0.5 * (1 + math.cos(math.pi * step / max(1, total)))
 
 

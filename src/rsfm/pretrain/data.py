@@ -9,7 +9,8 @@ Two things keep the workers cheap, since one GPU trains on more images per secon
 the crop is chosen from the JPEG header before decoding, and when it is at least twice the output size the JPEG is
 decoded at 1/2, 1/4 or 1/8 scale in the DCT domain (PIL's ``draft``, what libjpeg offers for free), which cuts the
 decoding cost by the square of the factor on MillionAID's large scenes; and workers hand over uint8 images (a quarter
-of the bytes of float32 through shared and pinned memory), normalised on the device by :func:`normalize`.
+of the bytes of float32 through shared and pinned memory), normalised on the device by :func:`normalize`; a
+:class:`DeviceBatch` hands them to the objective as it asks for them.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from __future__ import annotations
 import io
 import math
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -28,6 +30,7 @@ from torchvision.transforms import RandomResizedCrop
 
 from rsfm.data.millionaid import read_member
 from rsfm.errors import DataError
+from rsfm.pretrain.augment import MOCO_VIEWS, augment_view
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -151,3 +154,23 @@ class StepSampler(Sampler[tuple[int, int]]):
 
     def __len__(self) -> int:  # infinite stream; the training loop decides when to stop
         return 2**62
+
+
+@dataclass
+class DeviceBatch:
+    """One micro-batch of the loader's uint8 ``pixels`` on the device, as an objective asks for it
+    (rsfm.models.objective.Batch): normalised to ``dtype``, its crops augmented as views with ``generator``."""
+
+    pixels: torch.Tensor  # (N, 3, H, W), or (N, views, 3, H, W) for objectives with several views
+    generator: torch.Generator
+    dtype: torch.dtype
+
+    def images(self) -> torch.Tensor:
+        return normalize(self.pixels, self.dtype)
+
+    def views(self) -> list[torch.Tensor]:
+        """The crops of each image as the two views of MoCo v3's recipe (:mod:`rsfm.pretrain.augment`)."""
+        if self.pixels.shape[1] != len(MOCO_VIEWS):
+            raise ValueError(f"{len(MOCO_VIEWS)} crops per image make the views, got {self.pixels.shape[1]}")
+        return [normalize(augment_view(self.pixels[:, v].float() / 255, policy, self.generator) * 255, self.dtype)
+                for v, policy in enumerate(MOCO_VIEWS)]  # fmt: skip

@@ -1,8 +1,9 @@
-"""MAE pretraining on DeepSpeed: one entry point for every size, from one CPU process to many GPU nodes.
+"""Pretraining on DeepSpeed: one entry point for every size and objective, from one CPU process to many GPU nodes.
 
-Run under torchrun (see rsfm.pretrain.launch): ``python -m rsfm.pretrain.engine --config run.json``. The run config
-(a JSON written by the workflow) names the model size, batch sizes, optimiser and schedule, ZeRO stage, precision
-and checkpointing; nothing in the loop depends on the size or the hardware.
+Run under torchrun (see rsfm.launch): ``python -m rsfm.pretrain.engine --config run.json``. The run config (a JSON
+written by the workflow) names the model size, objective, batch sizes, optimiser and schedule, ZeRO stage, precision
+and checkpointing; nothing in the loop depends on the size, the objective (rsfm.pretrain.objectives: each brings its
+inputs, loss and hooks, see rsfm.models.objective) or the hardware.
 
 - AdamW (torch's fused kernel), betas (0.9, 0.95), weight decay 0.05 except on norms, biases and embeddings;
   lr = base_lr x global_batch / 256, linear warm-up then cosine decay, per optimiser step.
@@ -37,12 +38,10 @@ import torch
 from rsfm.errors import ConfigError
 from rsfm.models.attention import use_attention
 from rsfm.models.fused import fuse_parallel_blocks
-from rsfm.models.mae import MaskedAutoencoder
-from rsfm.models.moco import MoCoV3, momentum_at
+from rsfm.models.objective import Objective
 from rsfm.models.vit import SIZES, create_encoder
-from rsfm.pretrain.metrics import MetricsLog
-
-NO_DECAY_NAMES = ("pos_embed", "cls_token", "mask_token", "decoder_pos_embed")
+from rsfm.pretrain.objectives import objective_row
+from rsfm.pretrain.training_log import TrainingLog
 
 
 @dataclass
@@ -109,76 +108,27 @@ def warmup_cosine(step: int, total: int, warmup: int, min_ratio: float) -> float
     return min_ratio + (1 - min_ratio) * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
 
 
-def param_groups(model: torch.nn.Module, weight_decay: float) -> list[dict[str, Any]]:
-    """Weight decay on matrices only: not on norms, biases, position embeddings or tokens (as MAE does)."""
-    decay, no_decay = [], []
-    for name, param in model.named_parameters():
-        if not param.requires_grad:
-            continue
-        if param.ndim <= 1 or name.split(".")[-1] in NO_DECAY_NAMES:
-            no_decay.append(param)
-        else:
-            decay.append(param)
-    return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
-
-
-def moco_settings(cfg: RunConfig) -> dict[str, Any]:
-    from rsfm.models.moco import DEFAULTS
-
-    unknown = set(cfg.moco or {}) - set(DEFAULTS)
-    if unknown:
-        raise ConfigError(f"moco: unknown settings {sorted(unknown)}; known: {', '.join(DEFAULTS)}")
-    return {**DEFAULTS, **(cfg.moco or {})}
-
-
-def build_model(cfg: RunConfig) -> torch.nn.Module:
-    """The objective's model around a fresh encoder of ``cfg.model``: a MAE or MoCo v3, inside its slimmable
-    (sandwich-rule) wrapper with ``cfg.slimmable``."""
+def build_model(cfg: RunConfig) -> Objective:
+    """The run's objective (rsfm.pretrain.objectives) around a fresh encoder of ``cfg.model``, its parallel blocks
+    fused and its blocks or whole forward compiled as ``cfg`` says."""
     if cfg.model not in SIZES:
         raise ConfigError(f"unknown model size {cfg.model!r}; known: {', '.join(SIZES)}")
-    if cfg.method not in ("mae", "moco"):
-        raise ConfigError(f"unknown pretraining method {cfg.method!r}; known: mae, moco")
-    if cfg.slimmable:
-        unknown = set(cfg.slimmable) - {"smallest", "random_widths"}
-        if unknown or not 0 < float(cfg.slimmable.get("smallest", 0.25)) < 1:
-            raise ConfigError(f"slimmable: keys smallest (in (0, 1)) and random_widths, got {cfg.slimmable}")
-        if compile_scope(cfg):
-            raise ConfigError("slimmable training changes widths every step: turn compile off for it")
-        if cfg.attention:  # a kernel checked at full width may lack the narrow heads of a slimmed width
-            raise ConfigError("slimmable training runs heads of every width: leave attention unset for it")
+    _, build = objective_row(cfg)
+    scope = compile_scope(cfg)
     torch.manual_seed(cfg.seed)  # identical initial weights on every rank
     encoder = create_encoder(cfg.model, img_size=cfg.img_size, patch_size=cfg.patch_size)
     encoder.set_grad_checkpointing(cfg.activation_checkpointing)
-    if cfg.method == "moco":
-        if cfg.zero_stage == 3:
-            raise ConfigError("MoCo runs need ZeRO stage 0-2: its momentum encoder is updated in place every step")
-        settings = moco_settings(cfg)
-        model: torch.nn.Module = MoCoV3(
-            encoder, dim=settings["dim"], mlp_dim=settings["mlp_dim"], temperature=settings["temperature"],
-            freeze_patch_embed=settings["freeze_patch_embed"],
-        )  # fmt: skip
-        others = model.momentum_encoder.blocks
-    else:
-        model = MaskedAutoencoder(
-            encoder, decoder_dim=cfg.decoder_dim, decoder_depth=cfg.decoder_depth, decoder_heads=cfg.decoder_heads,
-            mask_ratio=cfg.mask_ratio, norm_pix_loss=cfg.norm_pix_loss,
-        )  # fmt: skip
-        others = model.decoder_blocks
-    if cfg.slimmable:
-        from rsfm.slimming.slimmable import SlimmableMAE, SlimmableMoCo
-
-        return SlimmableMoCo(model) if cfg.method == "moco" else SlimmableMAE(model)
-    if cfg.fuse_parallel:
-        fuse_parallel_blocks(model)
+    objective = build(cfg, encoder)
+    if cfg.fuse_parallel and objective.fusable:
+        fuse_parallel_blocks(objective)
     # In place (Module.compile), so the parameter names, hence checkpoints and the exported encoder, stay those of the
     # plain model.
-    scope = compile_scope(cfg)
     if scope == "model":
-        model.compile(dynamic=False)
+        objective.compile(dynamic=False)
     elif scope == "blocks":  # every encoder (and decoder) block has the same shapes: one graph serves them all
-        for block in [*encoder.blocks, *others]:
+        for block in objective.compile_blocks():
             block.compile(dynamic=False)
-    return model
+    return objective
 
 
 def compile_scope(cfg: RunConfig) -> str | None:
@@ -186,49 +136,26 @@ def compile_scope(cfg: RunConfig) -> str | None:
     if not (isinstance(cfg.compile, bool) or cfg.compile in ("blocks", "model")):
         raise ConfigError(f"compile: {cfg.compile!r} is not one of false, true (= blocks), blocks, model")
     scope = "blocks" if cfg.compile is True else cfg.compile or None
-    if scope == "model" and cfg.method != "mae":
-        raise ConfigError("compile: model covers MAE only (MoCo updates its momentum encoder in place): use blocks")
+    objective, _ = objective_row(cfg)
+    if scope in objective.compile_refusals:
+        raise ConfigError(objective.compile_refusals[scope])
     if scope == "model" and cfg.activation_checkpointing:
         raise ConfigError("compile: model with activation checkpointing is untested: use compile: blocks with it")
     return scope
 
 
-def train_flops_per_image(model: torch.nn.Module, img_size: int) -> float:
-    """Forward + backward FLOPs of one image (3 x forward where gradients flow), counted on a meta copy.
-
-    MAE: 3 x its forward. MoCo v3: two views, each 3 x the online branch (encoder, projector, predictor) plus 1 x
-    the momentum branch (no backward)."""
-    import copy
-
-    from torch.utils.flop_counter import FlopCounterMode
-
-    meta = copy.deepcopy(model).to("meta").eval()  # eval: BatchNorm takes a batch of one
-    image = torch.empty(1, 3, img_size, img_size, device="meta")
-
-    def count(fn: Any) -> float:
-        counter = FlopCounterMode(display=False)
-        with counter, torch.no_grad():
-            fn()
-        return float(counter.get_total_flops())
-
-    if isinstance(meta, MoCoV3):
-        online = count(lambda: meta.query(image))
-        return 2 * (3 * online + count(lambda: meta.momentum_projector(meta.momentum_encoder(image))))
-    return 3.0 * count(lambda: meta(image))
-
-
-def export_encoder(model: torch.nn.Module, cfg: RunConfig, steps: int, out_dir: Path) -> None:
+def export_encoder(objective: Objective, cfg: RunConfig, steps: int, out_dir: Path) -> None:
     """encoder.safetensors (fp32) + encoder.json (architecture), each written under a temporary name first."""
     from safetensors.torch import save_file
 
     size = SIZES[cfg.model]
-    tensors = {k: v.detach().float().cpu().contiguous() for k, v in model.encoder.state_dict().items()}
+    tensors = {k: v.detach().float().cpu().contiguous() for k, v in objective.encoder.state_dict().items()}
     arch = {
         "model": cfg.model, "img_size": cfg.img_size, "patch_size": cfg.patch_size, "embed_dim": size.embed_dim,
         "depth": size.depth, "num_heads": size.num_heads, "num_parallel": size.num_parallel,
         "mlp_ratio": size.mlp_ratio, "class_token": True, "pos_embed": "sincos-2d (fixed)",
         "pretraining": {"method": cfg.method, "steps": steps, "epochs": cfg.epochs, "slimmable": cfg.slimmable,
-                        **({"moco": moco_settings(cfg)} if cfg.method == "moco" else {"mask_ratio": cfg.mask_ratio})},
+                        **objective.recipe()},
     }  # fmt: skip
     tmp = out_dir / ".encoder.safetensors.tmp"
     save_file(tensors, str(tmp), metadata={"format": "pt", "model": cfg.model})
@@ -252,13 +179,15 @@ def uses_autocast(cfg: RunConfig, bf16: bool) -> bool:
 
 
 def build_engine(
-    cfg: RunConfig, model: MaskedAutoencoder, total_steps: int, warmup_steps: int, accum: int, bf16: bool
+    cfg: RunConfig, objective: Objective, total_steps: int, warmup_steps: int, accum: int, bf16: bool
 ) -> tuple[Any, torch.optim.lr_scheduler.LRScheduler]:
-    """The DeepSpeed engine around ``model``: fused AdamW with no-decay groups, scaled lr, warm-up + cosine, ZeRO."""
+    """The DeepSpeed engine around ``objective``: fused AdamW over its parameter groups, scaled lr, warm-up + cosine,
+    ZeRO."""
     import deepspeed
 
     lr = cfg.base_lr * cfg.global_batch / 256
-    optimizer = torch.optim.AdamW(param_groups(model, cfg.weight_decay), lr=lr, betas=cfg.betas, fused=True)
+    groups = objective.param_groups(cfg.weight_decay)
+    optimizer = torch.optim.AdamW(groups, lr=lr, betas=cfg.betas, fused=True)
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda s: warmup_cosine(s, total_steps, warmup_steps, cfg.min_lr / lr if lr else 0.0)
     )
@@ -273,24 +202,15 @@ def build_engine(
         "zero_allow_untested_optimizer": True,
     }
     engine, _, _, _ = deepspeed.initialize(
-        model=model, optimizer=optimizer, lr_scheduler=scheduler, config=ds_config,
+        model=objective, optimizer=optimizer, lr_scheduler=scheduler, config=ds_config,
         model_parameters=None, dist_init_required=False,
     )  # fmt: skip
     return engine, scheduler
 
 
 def separate_extension_builds() -> None:
-    """Give DeepSpeed's JIT-built ops one build folder per path the environment is reached under and per ninja.
-
-    On CPU ranks DeepSpeed compiles its shared-memory communication op (~40 s) into torch's extension cache, in a
-    folder named after the op alone, with the absolute paths of its sources in the build file. The same environment
-    seen through another path (a symlinked venv in another clone, as every test clone and SLURM job here has) then
-    rebuilds it, and overwrites a build that a concurrent job may be loading. So does another ninja: torch runs the
-    first ``ninja`` on PATH, and ninja 1.11 (this machine's) and 1.13 (the environment's, first on PATH where the
-    environment is activated or its bin/ is put first, as for `dvc repro`, which must find its snakemake) hash the
-    same command differently, so each rebuilt what the other had built. Keyed by the package's path and the ninja,
-    each pair builds once (per torch version: a clone's ``.venv`` may come to point at a new environment). A
-    TORCH_EXTENSIONS_DIR set by the user wins."""
+    """One build folder for DeepSpeed's JIT-built ops per environment path, torch version and ninja (each changes the
+    build, so a shared folder was rebuilt under running jobs by every other); a TORCH_EXTENSIONS_DIR set wins."""
     import hashlib
     import importlib.util
 
@@ -309,9 +229,7 @@ def train(cfg: RunConfig) -> None:
     import deepspeed
     import torch.distributed as dist
 
-    from rsfm.pretrain.augment import MOCO_VIEWS, augment_view
-    from rsfm.pretrain.data import ShardImages, StepSampler, normalize
-    from rsfm.slimming.slimmable import sandwich_widths
+    from rsfm.pretrain.data import DeviceBatch, ShardImages, StepSampler
 
     cuda = torch.cuda.is_available()
     deepspeed.init_distributed(dist_backend="nccl" if cuda else "gloo")
@@ -327,25 +245,18 @@ def train(cfg: RunConfig) -> None:
             f"global batch {cfg.global_batch} is not a multiple of micro batch {cfg.micro_batch} x {world} ranks"
         )
     accum = cfg.global_batch // (cfg.micro_batch * world)
-    moco = cfg.method == "moco"
-    moco_cfg = moco_settings(cfg) if moco else {}
-    dataset = ShardImages(
-        cfg.shard_dir, cfg.img_size, seed=cfg.seed, views=2 if moco else 1,
-        scale=tuple(moco_cfg["crop_scale"]) if moco else (0.2, 1.0),
-    )  # fmt: skip
+    objective = build_model(cfg)
+    dataset = ShardImages(cfg.shard_dir, cfg.img_size, seed=cfg.seed, views=objective.views, scale=objective.crop_scale)
     steps_per_epoch = len(dataset) // cfg.global_batch
     if steps_per_epoch == 0:
         raise ConfigError(f"{len(dataset)} images are fewer than one global batch ({cfg.global_batch})")
     total_steps = max(1, math.ceil(cfg.epochs * steps_per_epoch))
     warmup_steps = round(cfg.warmup_epochs * steps_per_epoch)
 
-    model = build_model(cfg)
-    select_attention(cfg, model, device, bf16)
-    engine, scheduler = build_engine(cfg, model, total_steps, warmup_steps, accum, bf16)
+    select_attention(cfg, objective, device, bf16)
+    engine, scheduler = build_engine(cfg, objective, total_steps, warmup_steps, accum, bf16)
     input_dtype = torch.bfloat16 if bf16 and not uses_autocast(cfg, bf16) else torch.float32
-    inner = model.moco if moco and cfg.slimmable else model.mae if cfg.slimmable else model  # one width's model
-    if moco and input_dtype == torch.bfloat16:
-        inner.momentum_in_fp32()
+    objective.weights_held_in(input_dtype)
 
     out_dir, ckpt_dir = Path(cfg.out_dir), Path(cfg.out_dir) / "checkpoints"
     start_step = 0
@@ -358,44 +269,30 @@ def train(cfg: RunConfig) -> None:
         persistent_workers=cfg.loader_workers > 0, prefetch_factor=4 if cfg.loader_workers else None,
     )  # fmt: skip
     batches = iter(loader)
-    # MFU counts one width's FLOPs
-    flops_per_image = train_flops_per_image(inner, cfg.img_size) if cuda and cfg.peak_tflops else None
-    num_patches = model.encoder.patch_embed.num_patches
-    metrics = MetricsLog(out_dir, start_step, total_steps) if rank == 0 else None
+    flops_per_image = objective.train_flops_per_image(cfg.img_size) if cuda and cfg.peak_tflops else None
+    training_log = TrainingLog(out_dir, start_step, total_steps) if rank == 0 else None
 
     # DeepSpeed reports the gradient norm from its ZeRO and bf16 optimisers only; without them (stage 0) it is ours
     own_grad_norm, grad_norm = cfg.zero_stage == 0, None
     window_start, window_wait, window_images = time.perf_counter(), 0.0, 0
     for step in range(start_step, total_steps):
+        objective.begin_step(step, total_steps)
         step_loss = torch.zeros((), device=device)
         for micro in range(accum):
             wait_start = time.perf_counter()
-            images = next(batches).to(device, non_blocking=True)
+            pixels = next(batches).to(device, non_blocking=True)
             window_wait += time.perf_counter() - wait_start
-            # masks, views and widths are functions of (seed, step, micro-batch, rank): a resumed run draws the same
+            # whatever the objective draws (masks, views, widths) is a function of (seed, step, micro-batch, rank):
+            # a resumed run draws the same
             generator = torch.Generator().manual_seed(hash((cfg.seed, step, micro, rank)) & 0x7FFFFFFF)
-            widths = None
-            if cfg.slimmable:
-                widths = sandwich_widths(cfg.slimmable.get("smallest", 0.25), cfg.slimmable.get("random_widths", 2),
-                                         generator)  # fmt: skip
-            kwargs: dict[str, Any] = {} if widths is None else {"widths": widths}
-            if moco:  # the moving average moves once per optimiser step, before the step's keys
-                kwargs["momentum"] = momentum_at(step, total_steps, moco_cfg["momentum"]) if micro == 0 else None
-                views = [normalize(augment_view(images[:, v].float() / 255, policy, generator) * 255, input_dtype)
-                         for v, policy in enumerate(MOCO_VIEWS)]  # fmt: skip
-                loss, logged, _ = engine(*views, **kwargs)
-            else:
-                images = normalize(images, input_dtype)
-                noise = torch.rand(images.shape[0], num_patches, generator=generator).to(device)
-                loss, logged, _ = engine(images, noise=noise, **kwargs)  # slimmable: logged = full width's loss
-            if widths is None:
-                logged = loss.detach()
+            loss, logged = objective.loss(engine, DeviceBatch(pixels, generator, input_dtype))
             engine.backward(loss)
             if own_grad_norm and micro == accum - 1:  # after the boundary's all-reduce, before the step clears them
-                grad_norm = torch.nn.utils.get_total_norm([p.grad for p in model.parameters() if p.grad is not None])
+                grads = [p.grad for p in objective.parameters() if p.grad is not None]
+                grad_norm = torch.nn.utils.get_total_norm(grads)
             engine.step()
             step_loss += logged.float() / accum
-            window_images += images.shape[0] * world
+            window_images += pixels.shape[0] * world
         dist.all_reduce(step_loss)
         if not own_grad_norm:
             grad_norm = engine.get_global_grad_norm()
@@ -403,8 +300,8 @@ def train(cfg: RunConfig) -> None:
         if done % cfg.log_every == 0 or done == total_steps:
             elapsed = time.perf_counter() - window_start
             rate = window_images / elapsed
-            if metrics is not None:
-                metrics.log({
+            if training_log is not None:
+                training_log.log({
                     "step": step, "epoch": f"{step / steps_per_epoch:.4f}", "loss": f"{step_loss.item() / world:.6f}",
                     "lr": f"{scheduler.get_last_lr()[0]:.6e}",
                     "grad_norm": "" if grad_norm is None else f"{float(grad_norm):.6f}",
@@ -413,14 +310,14 @@ def train(cfg: RunConfig) -> None:
                     f"{rate * flops_per_image / (cfg.peak_tflops * 1e12 * world):.4f}",
                 })  # fmt: skip
             window_start, window_wait, window_images = time.perf_counter(), 0.0, 0
-        if metrics is not None:
-            metrics.advance()
+        if training_log is not None:
+            training_log.advance()
         if done % cfg.checkpoint_every == 0 or done == total_steps:
             engine.save_checkpoint(str(ckpt_dir), tag=f"step{done:08d}", client_state={"step": done})
             if rank == 0:
                 _prune_checkpoints(ckpt_dir, cfg.keep_checkpoints)
-    if metrics is not None:
-        metrics.close()
+    if training_log is not None:
+        training_log.close()
     _export(engine, cfg, total_steps, out_dir, rank)
     if rank == 0:  # the finished log becomes metrics.csv; log.csv (kept across failures) is what resumes append to
         shutil.copyfile(out_dir / "log.csv", out_dir / ".metrics.csv.tmp")
@@ -432,10 +329,10 @@ def _export(engine: Any, cfg: RunConfig, steps: int, out_dir: Path, rank: int) -
     """Every rank joins (ZeRO-3 shards the parameters), rank 0 writes."""
     import deepspeed
 
-    module = engine.module
-    with deepspeed.zero.GatheredParameters(list(module.encoder.parameters()), enabled=cfg.zero_stage == 3):
+    objective = engine.module
+    with deepspeed.zero.GatheredParameters(list(objective.encoder.parameters()), enabled=cfg.zero_stage == 3):
         if rank == 0:
-            export_encoder(module, cfg, steps, out_dir)
+            export_encoder(objective, cfg, steps, out_dir)
 
 
 def _prune_checkpoints(ckpt_dir: Path, keep: int) -> None:
@@ -445,7 +342,7 @@ def _prune_checkpoints(ckpt_dir: Path, keep: int) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description="MAE pretraining (run under torchrun; see rsfm.pretrain.launch)")
+    parser = argparse.ArgumentParser(description="Pretraining (run under torchrun; see rsfm.launch)")
     parser.add_argument("--config", required=True, help="run config JSON")
     args = parser.parse_args(argv)
     train(RunConfig.from_json(args.config))

@@ -9,8 +9,8 @@ from dataclasses import MISSING, asdict, fields
 from pathlib import Path
 from typing import Any
 
+from rsfm.launch import launch
 from rsfm.pretrain.engine import RunConfig
-from rsfm.pretrain.launch import launch
 from rsfm.pretrain.runs import RUN_KEYS, run_entry, run_settings
 from rsfm.run_state import differences, read_json, set_aside, tree_digest, write_json
 

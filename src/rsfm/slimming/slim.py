@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import math
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -39,16 +38,10 @@ from timm.layers import Attention, Mlp
 from torch import nn
 
 from rsfm.errors import ConfigError
+from rsfm.models.slimmable import kept
 
 SELECTIONS = ("first", "last", "random")
 PARTS = ("all", "attn", "mlp")
-
-
-def kept(n: int, s: float) -> int:
-    """How many of ``n`` dimensions width ``s`` keeps: ``max(1, floor(s * n))``."""
-    if not 0 < s <= 1:
-        raise ConfigError(f"width factor must be in (0, 1], got {s}")
-    return max(1, math.floor(s * n + 1e-9))
 
 
 def choose(n: int, k: int, selection: str, generator: torch.Generator | None = None) -> torch.Tensor:

@@ -1,4 +1,5 @@
-"""Launching the pretraining engine: one process, N local processes, or N nodes under SLURM.
+"""Launching a training job's ranks (the pretraining engine, the fine-tuning toolboxes): one process, N local
+processes, or N nodes under SLURM.
 
 torchrun starts the ranks on each node and meets the other nodes through its c10d rendezvous on the first node.
 We use it rather than DeepSpeed's own launcher because that one fans out over ssh/pdsh, which many clusters do not

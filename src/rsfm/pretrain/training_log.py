@@ -1,4 +1,4 @@
-"""Training metrics on rank 0: a CSV log, a DVCLive log (plots for `dvc plots`), and a progress bar.
+"""The pretraining run's log on rank 0: a CSV (log.csv), a DVCLive log (plots for `dvc plots`), and a progress bar.
 
 A resumed run first drops whatever a killed run logged after its last checkpoint, so every log holds each step
 exactly once and matches an uninterrupted run.
@@ -23,7 +23,7 @@ def _truncate_rows(path: Path, start_step: int, delimiter: str = ",") -> list[di
     return [row for row in rows if int(float(row["step"])) < start_step]
 
 
-class MetricsLog:
+class TrainingLog:
     def __init__(self, out_dir: str | Path, start_step: int, total_steps: int, *, dvclive: bool = True) -> None:
         out_dir = Path(out_dir)
         out_dir.mkdir(parents=True, exist_ok=True)

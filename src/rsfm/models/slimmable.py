@@ -2,7 +2,7 @@
 
 A slimmable encoder is the same timm ViT with one shared set of weights that runs at any width factor ``s``: its
 attention and MLP modules use, at width ``s``, exactly the sub-layers post-hoc slimming keeps (the first
-``max(1, floor(s d_k))`` dims of every head, the first ``max(1, floor(s d_h))`` hidden units; see
+:func:`kept` ``(d_k, s)`` dims of every head, the first ``kept(d_h, s)`` hidden units; see
 :mod:`rsfm.slimming.slim`), sliced from the full weights on the fly. :func:`make_slimmable` switches a model's
 modules in place, so parameter names and the exported ``encoder.safetensors`` stay those of the plain model, and a
 slimmable-trained encoder is slimmed and probed like any other.
@@ -10,22 +10,37 @@ slimmable-trained encoder is slimmed and probed like any other.
 The sandwich rule: every step trains the full width, the smallest width and ``random_widths`` widths drawn uniformly
 in between, with in-place distillation: the sub-widths learn the full width's detached output (for MAE, its
 reconstruction of the masked patches; for MoCo v3, the full-width momentum encoder's keys, see
-:class:`SlimmableMoCo`). :class:`SlimmableMAE` returns the summed loss of one step, so one backward
-pass through the DeepSpeed engine trains all widths (memory holds the activations of every width of the step).
+:class:`SlimmableMoCo`). Both return the summed loss of one step, so one backward pass through the DeepSpeed engine
+trains all widths (memory holds the activations of every width of the step). As pretraining objectives
+(rsfm.models.objective) they draw the step's widths, then hand the batch to the objective they wrap.
 """
 
 from __future__ import annotations
 
+import abc
 import contextlib
-from collections.abc import Iterator, Sequence
+import math
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
 from timm.layers import Attention, Mlp
 from torch import nn
 
+from rsfm.errors import ConfigError
 from rsfm.models.mae import MaskedAutoencoder
-from rsfm.slimming.slim import kept
+from rsfm.models.moco import MoCoV3, contrastive_loss
+from rsfm.models.objective import Batch, Objective
+
+SANDWICH_DEFAULTS: dict[str, Any] = {"smallest": 0.25, "random_widths": 2}
+
+
+def kept(n: int, s: float) -> int:
+    """How many of ``n`` dimensions width ``s`` keeps: ``max(1, floor(s * n))``."""
+    if not 0 < s <= 1:
+        raise ConfigError(f"width factor must be in (0, 1], got {s}")
+    return max(1, math.floor(s * n + 1e-9))
 
 
 class SlimmableAttention(Attention):
@@ -95,17 +110,72 @@ def sandwich_widths(smallest: float, random_widths: int, generator: torch.Genera
     return [1.0, smallest, *draws]
 
 
-class SlimmableMAE(nn.Module):
+class SlimmableObjective(Objective):
+    """The sandwich rule around another objective (``inner``): its data, hooks and recipe, at the step's widths;
+    ``forward`` takes ``widths`` and returns (summed loss, full-width loss, sub-width losses)."""
+
+    compile_refusals: ClassVar[dict[str, str]] = dict.fromkeys(
+        ("blocks", "model"), "slimmable training changes widths every step: turn compile off for it"
+    )
+    fusable = False  # a fused block computes from the weights directly, past the slimmable modules' widths
+
+    def __init__(
+        self, smallest: float = SANDWICH_DEFAULTS["smallest"], random_widths: int = SANDWICH_DEFAULTS["random_widths"]
+    ) -> None:
+        super().__init__()
+        self.smallest, self.random_widths = smallest, random_widths
+
+    @property
+    @abc.abstractmethod
+    def inner(self) -> Objective:
+        """The objective trained at every width."""
+
+    @property
+    def encoder(self) -> nn.Module:
+        return self.inner.encoder
+
+    @property
+    def views(self) -> int:
+        return self.inner.views
+
+    @property
+    def crop_scale(self) -> tuple[float, float]:
+        return self.inner.crop_scale
+
+    def inputs(self, batch: Batch) -> tuple[tuple[Any, ...], dict[str, Any]]:
+        widths = sandwich_widths(self.smallest, self.random_widths, batch.generator)  # drawn before the inner's
+        args, kwargs = self.inner.inputs(batch)
+        return args, {**kwargs, "widths": widths}
+
+    def loss(self, forward: Callable[..., Any], batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
+        args, kwargs = self.inputs(batch)
+        loss, full_width_loss, _ = forward(*args, **kwargs)
+        return loss, full_width_loss
+
+    def begin_step(self, step: int, total: int) -> None:
+        self.inner.begin_step(step, total)
+
+    def weights_held_in(self, dtype: torch.dtype) -> None:
+        self.inner.weights_held_in(dtype)
+
+    def train_flops_per_image(self, img_size: int) -> float:
+        return self.inner.train_flops_per_image(img_size)  # one width's: MFU counts the full width
+
+    def recipe(self) -> dict[str, Any]:
+        return self.inner.recipe()
+
+
+class SlimmableMAE(SlimmableObjective):
     """MAE trained with the sandwich rule: ``forward`` returns (summed loss, full-width loss, sub-width losses)."""
 
-    def __init__(self, mae: MaskedAutoencoder) -> None:
-        super().__init__()
+    def __init__(self, mae: MaskedAutoencoder, **sandwich: Any) -> None:
+        super().__init__(**sandwich)
         self.mae = mae
         make_slimmable(mae.encoder)
 
     @property
-    def encoder(self) -> nn.Module:
-        return self.mae.encoder
+    def inner(self) -> Objective:
+        return self.mae
 
     def forward(
         self, images: torch.Tensor, noise: torch.Tensor, widths: Sequence[float]
@@ -124,7 +194,7 @@ class SlimmableMAE(nn.Module):
         return loss + subs.sum(), loss.detach(), subs.detach()
 
 
-class SlimmableMoCo(nn.Module):
+class SlimmableMoCo(SlimmableObjective):
     """MoCo v3 trained with the sandwich rule: every width's queries against the full-width momentum keys.
 
     The momentum encoder (the moving average of the full-width weights) is the teacher: its keys are the targets of
@@ -132,25 +202,21 @@ class SlimmableMoCo(nn.Module):
     them, which is in-place distillation for a contrastive objective. ``forward`` returns (summed loss, full-width
     loss, sub-width losses)."""
 
-    def __init__(self, moco: nn.Module) -> None:
-        super().__init__()
+    def __init__(self, moco: MoCoV3, **sandwich: Any) -> None:
+        super().__init__(**sandwich)
         self.moco = moco
         make_slimmable(moco.encoder)  # the momentum copy keeps timm's modules: it always runs at full width
 
     @property
-    def encoder(self) -> nn.Module:
-        return self.moco.encoder
+    def inner(self) -> Objective:
+        return self.moco
 
     def forward(
-        self, view1: torch.Tensor, view2: torch.Tensor, widths: Sequence[float], momentum: float | None = None
+        self, view1: torch.Tensor, view2: torch.Tensor, widths: Sequence[float]
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        from rsfm.models.moco import contrastive_loss
-
         if not widths or widths[0] != 1.0:
             raise ValueError(f"the sandwich starts with the full width, got {list(widths)}")
         moco = self.moco
-        if momentum is not None:
-            moco.update_momentum(momentum)
         k1, k2 = moco.key(view1), moco.key(view2)
         losses = []
         for s in widths:
@@ -162,5 +228,6 @@ class SlimmableMoCo(nn.Module):
 
 
 __all__ = [
-    "SlimmableAttention", "SlimmableMAE", "SlimmableMlp", "SlimmableMoCo", "make_slimmable", "sandwich_widths", "width",
+    "SANDWICH_DEFAULTS", "SlimmableAttention", "SlimmableMAE", "SlimmableMlp", "SlimmableMoCo", "SlimmableObjective",
+    "kept", "make_slimmable", "sandwich_widths", "width",
 ]  # fmt: skip
