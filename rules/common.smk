@@ -233,21 +233,38 @@ def pretrain_gres(run):
     return f"gpu:{gpus}" if gpus else ""
 
 
-def res(rule_name, key, fallback=None):
-    """A resource of ``rule_name`` from config: resources.rules.<rule>, else ``fallback``, else resources.default."""
+# Every rule's software environment (`--sdm conda`), relative to rules/ where the rules are defined.
+CONDA_ENV = "../envs/rsfm.yaml"
+
+
+def rule_setting(rule_name, key, fallback=None):
+    """A setting of ``rule_name`` from config: resources.rules.<rule>, else ``fallback``, else resources.default.
+    Partition and account left empty send its SLURM jobs to the cluster's default partition, the executor guessing
+    the account."""
     resources = CFG.get("resources", {})
     value = resources.get("rules", {}).get(rule_name, {}).get(key, fallback)
     if value is None:
         value = resources.get("default", {}).get(key)
     if value is None:
-        value = {"threads": 1, "mem_mb": 2000, "runtime": 60}[key]
+        value = {"threads": 1, "mem_mb": 2000, "runtime": 60, "partition": "", "account": ""}[key]
     return value
 
 
-def site(rule_name):
-    """Where a rule's SLURM jobs go, as executor resources: partition and account from resources.rules.<rule>, else
-    resources.default. Left empty, the cluster's default partition is used and the executor guesses the account."""
-    resources = CFG.get("resources", {})
-    rule_cfg = resources.get("rules", {}).get(rule_name, {})
-    default = resources.get("default", {})
-    return {f"slurm_{key}": str(rule_cfg.get(key, default.get(key, ""))) for key in ("partition", "account")}
+def configured(key, fallback=None):
+    """``rule_setting`` of the rule this function is given to (as threads or a resource). Snakemake passes such a
+    function the name of its rule (``rulename``), so no rule retypes its own name."""
+
+    def setting(wildcards, rulename):
+        return rule_setting(rulename, key, fallback)
+
+    return setting
+
+
+def job_resources(**own):
+    """A rule's resources: where its SLURM jobs go (partition and account), then ``own``, what the rule sets itself
+    (values or functions of the wildcards), then mem_mb and runtime from config unless it set them."""
+    resources = {f"slurm_{key}": configured(key) for key in ("partition", "account")}
+    resources.update(own)
+    for key in ("mem_mb", "runtime"):
+        resources.setdefault(key, configured(key))
+    return resources

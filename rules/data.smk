@@ -15,12 +15,10 @@ rule download:
     wildcard_constraints:
         dataset=wildcard_choice(datasets_with("official")),
     conda:
-        "../envs/rsfm.yaml"
-    threads: res("download", "threads")
+        CONDA_ENV
+    threads: configured("threads")
     resources:
-        **site("download"),
-        mem_mb=res("download", "mem_mb"),
-        runtime=res("download", "runtime"),
+        **job_resources(),
     params:
         archive_dir=lambda wc: DATA / "raw" / wc.dataset / "archives",
         # only the settings that choose the release files (Potsdam: imagery, labels): others re-extract nothing
@@ -39,12 +37,10 @@ rule verify:
     benchmark:
         "logs/benchmarks/data/verify/{dataset}.tsv"
     conda:
-        "../envs/rsfm.yaml"
-    threads: res("verify", "threads")
+        CONDA_ENV
+    threads: configured("threads")
     resources:
-        **site("verify"),
-        mem_mb=res("verify", "mem_mb"),
-        runtime=res("verify", "runtime"),
+        **job_resources(),
     params:
         archive_dir=lambda wc: DATA / "raw" / wc.dataset / "archives",
         # only the settings that choose the release files (Potsdam: imagery, labels): others re-extract nothing
@@ -65,12 +61,10 @@ rule extract:
     wildcard_constraints:
         dataset=wildcard_choice(datasets_with("official")),
     conda:
-        "../envs/rsfm.yaml"
-    threads: res("extract", "threads")
+        CONDA_ENV
+    threads: configured("threads")
     resources:
-        **site("extract"),
-        mem_mb=res("extract", "mem_mb"),
-        runtime=res("extract", "runtime"),
+        **job_resources(),
     params:
         archive_dir=lambda wc: DATA / "raw" / wc.dataset / "archives",
         # only the settings that choose the release files (Potsdam: imagery, labels): others re-extract nothing
@@ -89,12 +83,10 @@ rule synthesize:
     wildcard_constraints:
         dataset=wildcard_choice(datasets_with("synthetic")),
     conda:
-        "../envs/rsfm.yaml"
-    threads: res("synthesize", "threads")
+        CONDA_ENV
+    threads: configured("threads")
     resources:
-        **site("synthesize"),
-        mem_mb=res("synthesize", "mem_mb"),
-        runtime=res("synthesize", "runtime"),
+        **job_resources(),
     params:
         dataset_cfg=dataset_config,
     script:
@@ -113,12 +105,10 @@ rule convert:
     wildcard_constraints:
         dataset=wildcard_choice(sorted(DATASETS)),
     conda:
-        "../envs/rsfm.yaml"
-    threads: res("convert", "threads", WORKERS)
+        CONDA_ENV
+    threads: configured("threads", WORKERS)
     resources:
-        **site("convert"),
-        mem_mb=res("convert", "mem_mb"),
-        runtime=res("convert", "runtime"),
+        **job_resources(),
     params:
         dataset_cfg=dataset_config,
     script:
@@ -137,12 +127,10 @@ rule tile:
     wildcard_constraints:
         dataset=wildcard_choice(datasets_of_stage("tiles")),
     conda:
-        "../envs/rsfm.yaml"
-    threads: res("tile", "threads", WORKERS)
+        CONDA_ENV
+    threads: configured("threads", WORKERS)
     resources:
-        **site("tile"),
-        mem_mb=res("tile", "mem_mb"),
-        runtime=res("tile", "runtime"),
+        **job_resources(),
     params:
         dataset_cfg=dataset_config,
     script:
@@ -164,12 +152,10 @@ rule data_summary:
     benchmark:
         "logs/benchmarks/data/summary.tsv"
     conda:
-        "../envs/rsfm.yaml"
-    threads: res("data_summary", "threads")
+        CONDA_ENV
+    threads: configured("threads")
     resources:
-        **site("data_summary"),
-        mem_mb=res("data_summary", "mem_mb"),
-        runtime=res("data_summary", "runtime"),
+        **job_resources(),
     params:
         datasets=sorted(DATASETS),
     script:
@@ -191,12 +177,10 @@ rule data_samples:
     benchmark:
         "logs/benchmarks/figures/data_samples.tsv"
     conda:
-        "../envs/rsfm.yaml"
+        CONDA_ENV
     threads: 1
     resources:
-        **site("data_samples"),
-        mem_mb=res("data_samples", "mem_mb"),
-        runtime=res("data_samples", "runtime"),
+        **job_resources(),
     params:
         datasets=sorted(DATASETS),
         samples=CFG["summary"]["samples_per_dataset"],

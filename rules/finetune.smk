@@ -22,20 +22,21 @@ rule finetune:
         fraction=r"[0-9.e-]+",
         seed=r"\d+",
     conda:
-        "../envs/rsfm.yaml"
+        CONDA_ENV
     threads: lambda wc: finetune_resource(wc.size, "cpus_per_task")
     resources:
-        **site("finetune"),
-        nodes=lambda wc: finetune_resource(wc.size, "nodes"),
-        # one launcher per task (default: per node); with several the job runs its own srun (mpi), and
-        # tasks_per_gpu=0 keeps the executor from turning gres + tasks into --ntasks-per-gpu
-        tasks=lambda wc: finetune_resource(wc.size, "tasks"),
-        mpi=lambda wc: finetune_resource(wc.size, "mpi"),
-        tasks_per_gpu=0,
-        cpus_per_task=lambda wc: finetune_resource(wc.size, "cpus_per_task"),
-        gres=lambda wc: finetune_gres(wc.size),
-        mem_mb=lambda wc: finetune_resource(wc.size, "mem_mb"),
-        runtime=lambda wc: finetune_resource(wc.size, "runtime"),
+        **job_resources(
+            nodes=lambda wc: finetune_resource(wc.size, "nodes"),
+            # one launcher per task (default: per node); with several the job runs its own srun (mpi), and
+            # tasks_per_gpu=0 keeps the executor from turning gres + tasks into --ntasks-per-gpu
+            tasks=lambda wc: finetune_resource(wc.size, "tasks"),
+            mpi=lambda wc: finetune_resource(wc.size, "mpi"),
+            tasks_per_gpu=0,
+            cpus_per_task=lambda wc: finetune_resource(wc.size, "cpus_per_task"),
+            gres=lambda wc: finetune_gres(wc.size),
+            mem_mb=lambda wc: finetune_resource(wc.size, "mem_mb"),
+            runtime=lambda wc: finetune_resource(wc.size, "runtime"),
+        ),
     params:
         finetune_cfg=lambda wc: finetune_job_config(wc.benchmark, wc.size),
         out_dir=lambda wc: f"results/finetune/{wc.benchmark}/{wc.size}/f{wc.fraction}_s{wc.seed}",
@@ -58,13 +59,14 @@ rule finetune_submission:
         size=wildcard_choice(FINETUNE.get("sizes", [])),
         seed=r"\d+",
     conda:
-        "../envs/rsfm.yaml"
+        CONDA_ENV
     threads: lambda wc: finetune_resource(wc.size, "cpus_per_task")
     resources:
-        **site("finetune_submission"),
-        gres=lambda wc: finetune_gres(wc.size, gpus=1),
-        mem_mb=lambda wc: finetune_resource(wc.size, "mem_mb"),
-        runtime=lambda wc: finetune_resource(wc.size, "runtime"),
+        **job_resources(
+            gres=lambda wc: finetune_gres(wc.size, gpus=1),
+            mem_mb=lambda wc: finetune_resource(wc.size, "mem_mb"),
+            runtime=lambda wc: finetune_resource(wc.size, "runtime"),
+        ),
     script:
         "../scripts/finetune_submission.py"
 
@@ -83,12 +85,10 @@ rule finetune_table:
     benchmark:
         "logs/benchmarks/finetune/table.tsv"
     conda:
-        "../envs/rsfm.yaml"
+        CONDA_ENV
     threads: 1
     resources:
-        **site("finetune_table"),
-        mem_mb=1000,
-        runtime=5,
+        **job_resources(mem_mb=1000, runtime=5),
     script:
         "../scripts/finetune_table.py"
 
@@ -107,12 +107,10 @@ rule finetune_vs_size:
     benchmark:
         "logs/benchmarks/figures/finetune_vs_size.tsv"
     conda:
-        "../envs/rsfm.yaml"
+        CONDA_ENV
     threads: 1
     resources:
-        **site("finetune_vs_size"),
-        mem_mb=1000,
-        runtime=5,
+        **job_resources(mem_mb=1000, runtime=5),
     params:
         kind="size",
     script:
@@ -133,12 +131,10 @@ rule finetune_vs_fraction:
     benchmark:
         "logs/benchmarks/figures/finetune_vs_fraction.tsv"
     conda:
-        "../envs/rsfm.yaml"
+        CONDA_ENV
     threads: 1
     resources:
-        **site("finetune_vs_fraction"),
-        mem_mb=1000,
-        runtime=5,
+        **job_resources(mem_mb=1000, runtime=5),
     params:
         kind="fraction",
     script:

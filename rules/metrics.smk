@@ -11,12 +11,10 @@ rule pretrain_metrics:
     benchmark:
         "logs/benchmarks/metrics/pretrain_{size}.tsv"
     conda:
-        "../envs/rsfm.yaml"
+        CONDA_ENV
     threads: 1
     resources:
-        **site("pretrain_metrics"),
-        mem_mb=1000,
-        runtime=5,
+        **job_resources(mem_mb=1000, runtime=5),
     params:
         phase="pretrain",
     script:
@@ -33,12 +31,10 @@ rule finetune_metrics:
     benchmark:
         "logs/benchmarks/metrics/finetune.tsv"
     conda:
-        "../envs/rsfm.yaml"
+        CONDA_ENV
     threads: 1
     resources:
-        **site("finetune_metrics"),
-        mem_mb=1000,
-        runtime=5,
+        **job_resources(mem_mb=1000, runtime=5),
     params:
         phase="finetune",
     script:
@@ -55,12 +51,10 @@ rule slim_metrics:
     benchmark:
         "logs/benchmarks/metrics/slimming.tsv"
     conda:
-        "../envs/rsfm.yaml"
+        CONDA_ENV
     threads: 1
     resources:
-        **site("slim_metrics"),
-        mem_mb=1000,
-        runtime=5,
+        **job_resources(mem_mb=1000, runtime=5),
     params:
         phase="slimming",
     script:

@@ -18,20 +18,21 @@ rule pretrain:
     wildcard_constraints:
         run=wildcard_choice(pretrain_run_names()),
     conda:
-        "../envs/rsfm.yaml"
+        CONDA_ENV
     threads: lambda wc: pretrain_resource(wc.run, "cpus_per_task")
     resources:
-        **site("pretrain"),
-        nodes=lambda wc: pretrain_resource(wc.run, "nodes"),
-        # one launcher per task (default: per node); with several the job runs its own srun (mpi), and
-        # tasks_per_gpu=0 keeps the executor from turning gres + tasks into --ntasks-per-gpu
-        tasks=lambda wc: pretrain_resource(wc.run, "tasks"),
-        mpi=lambda wc: pretrain_resource(wc.run, "mpi"),
-        tasks_per_gpu=0,
-        cpus_per_task=lambda wc: pretrain_resource(wc.run, "cpus_per_task"),
-        gres=lambda wc: pretrain_gres(wc.run),
-        mem_mb=lambda wc: pretrain_resource(wc.run, "mem_mb"),
-        runtime=lambda wc: pretrain_resource(wc.run, "runtime"),
+        **job_resources(
+            nodes=lambda wc: pretrain_resource(wc.run, "nodes"),
+            # one launcher per task (default: per node); with several the job runs its own srun (mpi), and
+            # tasks_per_gpu=0 keeps the executor from turning gres + tasks into --ntasks-per-gpu
+            tasks=lambda wc: pretrain_resource(wc.run, "tasks"),
+            mpi=lambda wc: pretrain_resource(wc.run, "mpi"),
+            tasks_per_gpu=0,
+            cpus_per_task=lambda wc: pretrain_resource(wc.run, "cpus_per_task"),
+            gres=lambda wc: pretrain_gres(wc.run),
+            mem_mb=lambda wc: pretrain_resource(wc.run, "mem_mb"),
+            runtime=lambda wc: pretrain_resource(wc.run, "runtime"),
+        ),
     params:
         pretrain_cfg=lambda wc: pretrain_job_config(wc.run),
         out_dir=lambda wc: f"results/pretrain/{wc.run}",
@@ -53,11 +54,9 @@ rule pretrain_loss_curve:
     benchmark:
         "logs/benchmarks/figures/pretrain_loss_{run}.tsv"
     conda:
-        "../envs/rsfm.yaml"
+        CONDA_ENV
     threads: 1
     resources:
-        **site("pretrain_loss_curve"),
-        mem_mb=1000,
-        runtime=5,
+        **job_resources(mem_mb=1000, runtime=5),
     script:
         "../scripts/pretrain_loss_curve.py"

@@ -17,13 +17,10 @@ rule slim_features:
         encoder=wildcard_choice(list(SLIMMING.get("encoders", {}))),
         dataset=wildcard_choice(SLIMMING.get("datasets", [])),
     conda:
-        "../envs/rsfm.yaml"
+        CONDA_ENV
     threads: slim_resource("cpus_per_task")
     resources:
-        **site("slim_features"),
-        gres=slim_gres(),
-        mem_mb=slim_resource("mem_mb"),
-        runtime=slim_resource("runtime"),
+        **job_resources(gres=slim_gres(), mem_mb=slim_resource("mem_mb"), runtime=slim_resource("runtime")),
     params:
         slim_cfg=lambda wc: slim_job_config("features", wc.encoder),
         out_dir=lambda wc: f"results/slimming/features/{wc.encoder}/{wc.dataset}",
@@ -41,13 +38,10 @@ rule slim_probe:
     benchmark:
         "logs/benchmarks/slimming/probes/{encoder}/{dataset}.tsv"
     conda:
-        "../envs/rsfm.yaml"
+        CONDA_ENV
     threads: slim_resource("cpus_per_task")
     resources:
-        **site("slim_probe"),
-        gres=slim_gres(),
-        mem_mb=slim_resource("mem_mb"),
-        runtime=slim_resource("runtime"),
+        **job_resources(gres=slim_gres(), mem_mb=slim_resource("mem_mb"), runtime=slim_resource("runtime")),
     params:
         slim_cfg=lambda wc: slim_job_config("probe", wc.encoder),
     script:
@@ -65,12 +59,10 @@ rule slim_redundancy:
     benchmark:
         "logs/benchmarks/slimming/redundancy/{encoder}/{dataset}.tsv"
     conda:
-        "../envs/rsfm.yaml"
+        CONDA_ENV
     threads: 1
     resources:
-        **site("slim_redundancy"),
-        mem_mb=slim_resource("mem_mb"),
-        runtime=slim_resource("runtime"),
+        **job_resources(mem_mb=slim_resource("mem_mb"), runtime=slim_resource("runtime")),
     params:
         slim_cfg=lambda wc: slim_job_config("redundancy", wc.encoder),
     script:
@@ -103,12 +95,10 @@ rule slim_tables:
     benchmark:
         "logs/benchmarks/slimming/tables.tsv"
     conda:
-        "../envs/rsfm.yaml"
+        CONDA_ENV
     threads: 1
     resources:
-        **site("slim_tables"),
-        mem_mb=2000,
-        runtime=5,
+        **job_resources(mem_mb=2000, runtime=5),
     script:
         "../scripts/slim_tables.py"
 
@@ -133,12 +123,10 @@ for figure in SLIM_FIGURES:
         benchmark:
             f"logs/benchmarks/figures/slim_{figure}.tsv"
         conda:
-            "../envs/rsfm.yaml"
+            CONDA_ENV
         threads: 1
         resources:
-            **site(f"slim_{figure}"),
-            mem_mb=1000,
-            runtime=5,
+            **job_resources(mem_mb=1000, runtime=5),
         params:
             figure=figure,
         script:

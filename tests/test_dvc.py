@@ -1,0 +1,144 @@
+"""dvc.yaml held against the workflow it records, so the two cannot drift apart: its stages are the phases
+(rsfm.workflow.PHASES) and run their Snakemake targets, their outs hold every target, and their deps hold each rule
+file, script and package module a phase's jobs run and every file of another phase (or of the repository) they read.
+`dvc repro` itself runs in the end-to-end test of test_workflow.py."""
+
+from __future__ import annotations
+
+import ast
+import importlib.util
+import os
+
+import pytest
+import yaml
+
+from rsfm.workflow import PHASES
+
+from .conftest import REPO
+from .workflow_dag import dag_jobs
+
+DVC = yaml.safe_load((REPO / "dvc.yaml").read_text())
+# dvc.yaml reads config/config.yaml (another config is copied there first)
+CONFIGS = ("config/config.yaml", "config/paper.yaml")
+SCAFFOLDING = {"rsfm.workflow"}  # the scripts' logging glue: it changes no output
+
+
+@pytest.fixture(scope="module", params=CONFIGS)
+def plan(request, tmp_path_factory):
+    """(raw config, jobs Snakemake plans for it, the folder they run in)."""
+    workdir = tmp_path_factory.mktemp("dvc")
+    return yaml.safe_load((REPO / request.param).read_text()), dag_jobs(REPO / request.param, workdir), workdir
+
+
+def stages(config: dict) -> dict[str, dict]:
+    """dvc.yaml's stages with each foreach expanded over the config, as `dvc repro` names them (stage@item)."""
+    expanded = {}
+    for name, stage in DVC["stages"].items():
+        if "foreach" not in stage:
+            expanded[name] = stage
+            continue
+        section, key = stage["foreach"].removeprefix("${").removesuffix("}").split(".")
+        items = config[section][key]
+        template = yaml.safe_dump(stage["do"])
+        placeholder = "${item}" if isinstance(items, list) else "${key}"  # a list's entries, a mapping's keys
+        for item in items:
+            expanded[f"{name}@{item}"] = yaml.safe_load(template.replace(placeholder, item))
+    return expanded
+
+
+def stage_phase(name: str) -> str:
+    return name.split("@")[0].split("_")[0]  # pretrain_run@<run>: the named runs of the pretrain phase
+
+
+def paths(entries: list) -> list[str]:
+    return [next(iter(entry)) if isinstance(entry, dict) else entry for entry in entries or []]
+
+
+def outs(stage: dict) -> list[str]:
+    return paths(stage.get("outs")) + paths(stage.get("metrics")) + paths(stage.get("plots"))
+
+
+def within(path: str, folders: list[str]) -> bool:
+    return any(path == folder or path.startswith(folder.rstrip("/") + "/") for folder in folders)
+
+
+def output_phase(path: str) -> str | None:
+    """The phase whose jobs write ``path``: by the phase's prefixes, the data stage's folders (data/) for the rest."""
+    for phase, prefixes in PHASES.items():
+        if path.startswith(prefixes):
+            return phase
+    return "data" if path.startswith("data/") else None
+
+
+def imported_modules(script: str) -> set[str]:
+    """The rsfm modules a script imports (a module imported from a package counts as itself)."""
+    modules = set()
+    for node in ast.walk(ast.parse((REPO / script).read_text())):
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] == "rsfm":
+            package = importlib.util.find_spec(node.module).submodule_search_locations is not None
+            for alias in node.names:
+                name = f"{node.module}.{alias.name}"
+                modules.add(name if package and importlib.util.find_spec(name) is not None else node.module)
+    return modules - SCAFFOLDING
+
+
+def module_file(module: str) -> str:
+    return os.path.relpath(importlib.util.find_spec(module).origin, REPO)
+
+
+def test_stages_are_the_phases_and_run_their_targets(plan):
+    config, jobs, _ = plan
+    expanded = stages(config)
+    assert {stage_phase(name) for name in expanded} == set(PHASES)
+    targets = {job["rule"].removeprefix("all_"): set(job["input"]) for job in jobs if job["rule"].startswith("all_")}
+    for phase in PHASES:
+        ours = {name: stage for name, stage in expanded.items() if stage_phase(name) == phase}
+        run = set()
+        for name, stage in ours.items():
+            command = stage["cmd"].split()
+            assert command[:3] == ["snakemake", "--cores", "all"], name
+            run |= targets[phase] if command[3:] == [f"all_{phase}"] else set(command[3:])
+        assert run == targets[phase], phase
+        held = [out for stage in ours.values() for out in outs(stage)]
+        assert [t for t in sorted(targets[phase]) if not within(t, held)] == [], f"targets of {phase} outside its outs"
+        written = [path for job in jobs if job["output"] and output_phase(job["output"][0]) == phase
+                   for path in job["output"]]  # fmt: skip
+        for out in held:  # what a stage keeps, its phase makes
+            assert out.startswith(PHASES[phase]) or any(within(path, [out]) for path in written), (phase, out)
+
+
+def test_deps_hold_what_each_phase_runs_and_reads(plan):
+    config, jobs, workdir = plan
+    expanded = stages(config)
+    phase_of = {path: output_phase(job["output"][0]) for job in jobs if job["output"] for path in job["output"]}
+    missing = set()
+    for job in jobs:
+        if not job["output"]:
+            continue  # the phase targets (all_<phase>)
+        phase = output_phase(job["output"][0])
+        needed = {job["snakefile"], job["script"], *map(module_file, imported_modules(job["script"]))}
+        for path in job["input"]:
+            source = os.path.relpath((workdir / path).resolve(), REPO)
+            if path in phase_of:
+                if phase_of[path] != phase:
+                    needed.add(path)  # another phase's output: DVC orders the stages by it
+            elif not source.startswith(".."):
+                needed.add(source)  # a file of the repository (a fine-tuning base config)
+        for name, stage in expanded.items():
+            if stage_phase(name) == phase:
+                missing |= {(name.split("@")[0], dep) for dep in needed if not within(dep, paths(stage["deps"]))}
+    assert sorted(missing) == [], "\n".join(f"{stage}: {dep}" for stage, dep in sorted(missing))
+
+
+def test_deps_exist_or_are_outs_and_params_are_config_sections(plan):
+    config, _, _ = plan
+    expanded = stages(config)
+    kept = [out for stage in expanded.values() for out in outs(stage)]
+    schema = yaml.safe_load((REPO / "workflow/schemas/config.schema.yaml").read_text())
+    for name, stage in expanded.items():
+        for dep in paths(stage["deps"]):
+            assert (REPO / dep).exists() or within(dep, kept) or any(within(out, [dep]) for out in kept), (name, dep)
+        for params in stage["params"]:
+            assert set(params) == {"config/config.yaml"}, name
+            assert set(params["config/config.yaml"]) <= set(schema["properties"]), name
+    assert paths(DVC["plots"]) and all(within(plot, kept) for plot in paths(DVC["plots"]))
