@@ -3,7 +3,7 @@
 # PyTorch MAE at the same batch, a profile of the engine's step, and the loader's images/s per worker count.
 #   bash benchmarks/pretrain_gpu.sh OUT_DIR [PEAK_TFLOPS] [SET ...]   (PEAK_TFLOPS: dense bf16 peak, 989 for an H100 SXM)
 # SETs (default: baseline):
-#   baseline    the README's table: vit_b12x1 and vit_l12x4 at batch 256 and 384, fused/timm blocks, a profile (~6 min)
+#   baseline    the table in docs/performance.md: vit_b12x1 and vit_l12x4 at batch 256 and 384, fused/timm blocks, a profile (~6 min)
 #   candidates  what might lift vit_l12x4's MFU further: the whole MAE compiled as one graph, batch 512 (engine only:
 #               the plain loop runs out of memory there), and a profile of the compiled step (~7 min)
 #   attention   each attention kernel alone at vit_l12x4's shapes (batch 384), then the compiled engine's step with
