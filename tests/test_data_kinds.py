@@ -2,14 +2,18 @@
 
 import importlib
 import re
+import textwrap
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from rsfm.data import pipeline
 from rsfm.data.kinds import KINDS, Kind, kind_of
 from rsfm.data.registry import DATASETS
 from rsfm.errors import ConfigError
+
+from .conftest import REPO
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 KINDS_DIR = SRC / "rsfm/data/kinds"
@@ -88,3 +92,25 @@ def test_no_dispatch_on_kind_names_outside_the_kinds():
         if ladder.search(line)
     ]
     assert not hits, "dispatch on dataset kind names:\n" + "\n".join(hits)
+
+
+def test_the_documented_new_kind_converts_a_release(tmp_path):
+    # docs/data-new-kind.md is what a contributor copies: its example must be a kind that really runs
+    from PIL import Image
+
+    text = (REPO / "docs" / "data-new-kind.md").read_text()
+    (code,) = re.findall(r"```python\n(.*?)```", text, flags=re.S)
+    namespace: dict = {}
+    exec(compile(textwrap.dedent(code), "data-new-kind.md", "exec"), namespace)
+    kind = namespace["KIND"]
+    assert isinstance(kind, Kind) and kind.final_stage == "prepared"
+    extracted = tmp_path / "extracted"
+    for split, n in (("train", 2), ("val", 1)):
+        for folder in ("images", "masks"):
+            (extracted / split / folder).mkdir(parents=True)
+            for i in range(n):
+                Image.new("L" if folder == "masks" else "RGB", (8, 8)).save(extracted / split / folder / f"{i}.png")
+    kind.convert(None, {}, extracted, tmp_path / "prepared", workers=1)
+    counts = pd.read_csv(tmp_path / "prepared" / "counts.csv")
+    assert dict(zip(counts["split"], counts["count"], strict=True)) == {"train": 2, "val": 1}
+    assert sorted(p.name for p in (tmp_path / "prepared" / "ann_dir" / "train").iterdir()) == ["0.png", "1.png"]
