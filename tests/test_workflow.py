@@ -14,9 +14,11 @@ import pytest
 import yaml
 
 from rsfm.finetune.run import run_dir
+from rsfm.workflow import workflow_rules
 
 from .checks import assert_dota_submission, assert_finetune_run, assert_loveda_submission
 from .conftest import REPO, clone_worktree
+from .workflow_dag import dag_jobs
 
 SLIM_FIGURES = ("retention_vs_compute", "per_model", "knn_vs_linear", "ablations", "scaled_models", "redundancy_curves",
                 "slimmable_vs_regular")  # fmt: skip
@@ -81,6 +83,24 @@ def test_paper_plans_download_verify_extract_convert_tile_for_every_dataset(tmp_
     g_runs = [res for wc, res in runs if "size=vit_g12x4" in wc]
     assert all("nodes=2" in res and "tasks=2" in res for res in g_runs)
     assert jobs["slim_features"] == (4 + 3 + 3) * 4  # our 4 sizes, 3 B12x1 runs, 3 external encoders x 4 tasks
+
+
+def test_every_rule_reads_its_own_site_and_logs_and_benchmarks_in_the_one_environment(tmp_path):
+    # no rule names itself in its resources (Snakemake hands their functions the rule's name, rules/common.smk): each
+    # job still goes to its own rule's partition and account, and its benchmark lies beside its log
+    config = yaml.safe_load((REPO / "config/config.yaml").read_text())
+    config["data"]["datasets"]["eurosat"]["source"] = "official"  # plans download, verify and extract too
+    rules = workflow_rules(REPO / "Snakefile")
+    for rule in rules:
+        config["resources"]["rules"].setdefault(rule, {}).update(partition=f"p_{rule}", account=f"a_{rule}")
+    (tmp_path / "sites.yaml").write_text(yaml.safe_dump(config))
+    jobs = [job for job in dag_jobs(tmp_path / "sites.yaml", tmp_path / "run") if job["script"]]
+    assert {job["rule"] for job in jobs} == {rule for rule in rules if not rule.startswith("all")}
+    for job in jobs:
+        rule, resources, (log,) = job["rule"], job["resources"], job["log"]
+        assert (resources["slurm_partition"], resources["slurm_account"]) == (f"p_{rule}", f"a_{rule}"), rule
+        assert log.startswith("logs/") and job["benchmark"] == f"logs/benchmarks/{log[5:-4]}.tsv", rule
+        assert job["conda"] == "envs/rsfm.yaml", rule
 
 
 def test_bad_config_keys_stop_before_any_job_all_named_at_once(tmp_path):
