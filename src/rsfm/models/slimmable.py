@@ -165,6 +165,12 @@ class SlimmableObjective(Objective):
         return self.inner.recipe()
 
 
+def _check_sandwich(widths: Sequence[float]) -> None:
+    """The full width comes first: its output is what the sub-widths distil from."""
+    if not widths or widths[0] != 1.0:
+        raise ValueError(f"the sandwich starts with the full width, got {list(widths)}")
+
+
 class SlimmableMAE(SlimmableObjective):
     """MAE trained with the sandwich rule: ``forward`` returns (summed loss, full-width loss, sub-width losses)."""
 
@@ -180,8 +186,7 @@ class SlimmableMAE(SlimmableObjective):
     def forward(
         self, images: torch.Tensor, noise: torch.Tensor, widths: Sequence[float]
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        if not widths or widths[0] != 1.0:
-            raise ValueError(f"the sandwich starts with the full width, got {list(widths)}")
+        _check_sandwich(widths)
         loss, pred, mask = self.mae(images, noise=noise)
         target = pred.detach().float()
         sub_losses = []
@@ -214,8 +219,7 @@ class SlimmableMoCo(SlimmableObjective):
     def forward(
         self, view1: torch.Tensor, view2: torch.Tensor, widths: Sequence[float]
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        if not widths or widths[0] != 1.0:
-            raise ValueError(f"the sandwich starts with the full width, got {list(widths)}")
+        _check_sandwich(widths)
         moco = self.moco
         k1, k2 = moco.key(view1), moco.key(view2)
         losses = []
