@@ -17,6 +17,7 @@ include: "rules/pretrain.smk"
 include: "rules/finetune.smk"
 include: "rules/slimming.smk"
 include: "rules/metrics.smk"
+include: "rules/compare.smk"
 
 
 localrules:

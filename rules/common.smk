@@ -206,9 +206,29 @@ def metrics_targets():
     return targets
 
 
+# The report's first category (Snakemake's menu sorts categories by name: before "Data").
+COMPARISON_CATEGORY = "Comparison with the papers"
+
+
+def comparison_inputs(wildcards):
+    """The tidy tables the comparison reads: those this config makes."""
+    inputs = {}
+    if finetune_metric_files():
+        inputs["finetune"] = "results/finetune/metrics.csv"
+    if slim_outputs("{encoder}{dataset}"):
+        inputs["probes"] = "results/slimming/probes.csv"
+    return inputs
+
+
+def comparison_sizes():
+    """Our sizes whose parameter counts the comparison lists beside paper 1's (it adds the sizes paper 1 names)."""
+    return sorted({*PRETRAIN.get("sizes", []), *FINETUNE.get("sizes", [])})
+
+
 def all_targets():
     data = ["results/data/summary.csv", "results/data/summary.md", "results/figures/data_samples.png"]
-    return data + pretrain_targets() + finetune_targets() + slim_targets() + metrics_targets()
+    comparison = ["results/paper_comparison.csv", "results/paper_comparison.md"]
+    return data + pretrain_targets() + finetune_targets() + slim_targets() + metrics_targets() + comparison
 
 
 def phase_targets(phase):

@@ -2,7 +2,8 @@
 
 Each benchmark gets a panel with its headline metric (rsfm.finetune.benchmarks) as the papers report it (rotated
 detection: mAP at IoU 0.5; segmentation: mIoU), in percent; points are the mean over seeds, bars +/- 1 SD where there
-are several seeds.
+are several seeds. Paper 1's own numbers (rsfm.paper_numbers) are drawn as grey diamonds labelled "paper", at its
+parameter counts; a panel whose metric the paper does not report names the metrics it does.
 """
 
 from __future__ import annotations
@@ -13,6 +14,9 @@ import pandas as pd
 
 from rsfm.finetune.benchmarks import BENCHMARKS, headline
 from rsfm.io import atomic_write
+from rsfm.paper_numbers import PAPER1, PaperNumber, paper_numbers, parameter_count
+
+PAPER_MARK = {"marker": "D", "color": "0.35", "s": 22, "zorder": 4}
 
 
 def _panels(benchmarks: list[str]) -> tuple:
@@ -40,9 +44,31 @@ def _log_ticks(ax, values: pd.Series) -> None:
     ax.xaxis.set_major_locator(FixedLocator(ticks))
     ax.xaxis.set_minor_locator(NullLocator())
     ax.xaxis.set_minor_formatter(NullFormatter())
-    ax.set_xticklabels([f"{t:.3g}" for t in ticks])
+    ax.set_xticklabels([f"{t:.3g}" if t < 1000 else f"{t:,.0f}" for t in ticks])
     if len(ticks) > 1:
-        ax.set_xlim(ticks[0] / 1.3, ticks[-1] * 1.3)
+        ax.set_xlim(ticks[0] / 1.3, ticks[-1] * 1.6)  # room for the last point's label
+
+
+def _paper_scores(benchmark: str) -> tuple[list[PaperNumber], list[PaperNumber]]:
+    """Paper 1's scores of ``benchmark``: those in its headline metric (drawn) and the others (named in the panel)."""
+    numbers = [n for n in paper_numbers(PAPER1, "finetune") if n.benchmark == benchmark]
+    metric = BENCHMARKS[benchmark].headline
+    return [n for n in numbers if n.metric == metric], [n for n in numbers if n.metric != metric]
+
+
+def _paper_marks(ax, numbers: list[PaperNumber], x: list[float], others: list[PaperNumber]) -> str:
+    """Paper 1's numbers as reference marks at ``x``, labelled "paper" in the legend; its scores in other metrics
+    come back as a note for the panel's title (a number in another metric must not sit on this axis)."""
+    if numbers:
+        ax.scatter(x, [n.value for n in numbers], label="paper (Cha et al. 2023)", **PAPER_MARK)
+        for number, position in zip(numbers, x, strict=True):
+            ax.annotate(number.model, (position, number.value), fontsize=6, color="0.35", xytext=(3, -8),
+                        textcoords="offset points")  # fmt: skip
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=6, loc="best")
+    if not others:
+        return ""
+    return f"\npaper {others[0].model}: " + ", ".join(f"{n.metric} {n.value:g}" for n in others)
 
 
 def _save(fig, figure: str | Path) -> None:
@@ -64,12 +90,17 @@ def metric_vs_size(table_csv: str | Path, figure: str | Path) -> None:
     for ax, benchmark in zip(axes, benchmarks, strict=False):
         rows = table[table["benchmark"] == benchmark]
         rows = rows[rows["fraction"] == rows["fraction"].max()]
-        sns.lineplot(data=rows, x="params_m", y="value", marker="o", errorbar="sd", err_style="bars", ax=ax, color="C0")
+        sns.lineplot(data=rows, x="params_m", y="value", marker="o", errorbar="sd", err_style="bars", ax=ax, color="C0",
+                     label="ours")  # fmt: skip
         for size, group in rows.groupby("size"):
             ax.annotate(size, (group["params_m"].iloc[0], group["value"].mean()), fontsize=6,
                         xytext=(3, 3), textcoords="offset points")  # fmt: skip
-        _log_ticks(ax, rows["params_m"])
-        ax.set(xlabel="encoder parameters (M)", ylabel="score (%)", title=BENCHMARKS[benchmark].label)
+        drawn, others = _paper_scores(benchmark)
+        drawn = [n for n in drawn if n.fraction == 1.0]  # the panel's fraction: all of the training set
+        at = [parameter_count(n.model) for n in drawn]
+        note = _paper_marks(ax, drawn, at, others)
+        _log_ticks(ax, pd.concat([rows["params_m"], pd.Series(at, dtype=float)]))
+        ax.set(xlabel="encoder parameters (M)", ylabel="score (%)", title=BENCHMARKS[benchmark].label + note)
     _save(fig, figure)
 
 
@@ -88,8 +119,12 @@ def metric_vs_fraction(table_csv: str | Path, figure: str | Path) -> None:
             data=rows, x="fraction_pct", y="value", hue="size", hue_order=sizes, marker="o", errorbar="sd",
             err_style="bars", ax=ax, legend=index == 0,
         )  # fmt: skip
-        _log_ticks(ax, rows["fraction_pct"])
-        ax.set(xlabel="training data (%)", ylabel="score (%)", title=BENCHMARKS[benchmark].label)
+        drawn, others = _paper_scores(benchmark)
+        drawn = [n for n in drawn if n.fraction is not None]
+        at = [100 * n.fraction for n in drawn]
+        note = _paper_marks(ax, drawn, at, others)
+        _log_ticks(ax, pd.concat([rows["fraction_pct"], pd.Series(at, dtype=float)]))
+        ax.set(xlabel="training data (%)", ylabel="score (%)", title=BENCHMARKS[benchmark].label + note)
     _save(fig, figure)
 
 

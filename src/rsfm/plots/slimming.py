@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from rsfm.io import atomic_write
+from rsfm.paper_numbers import PAPER2, TARGET_REL_FLOPS, paper_numbers
 
 MAIN = "first-all"
 
@@ -42,23 +43,28 @@ def _save(fig, figure: str | Path) -> None:
     plt.close(fig)
 
 
-def _main_knn(table: pd.DataFrame) -> pd.DataFrame:
+def main_knn(table: pd.DataFrame) -> pd.DataFrame:
+    """The rows of the figures' main curves: the k-NN probe of paper 2's slimming rule."""
     return table[(table["variant"] == MAIN) & (table["probe"] == "knn")]
 
 
 def retention_vs_compute(probes_csv: str | Path, figure: str | Path) -> None:
     """Retention in 10%-wide bins of relative compute, mean +/- 2 SD over encoders, datasets and seeds, per group
     (paper 2's headline figure: RS models against the ImageNet MAE)."""
-    table = _main_knn(pd.read_csv(probes_csv)).copy()
+    table = main_knn(pd.read_csv(probes_csv)).copy()
     table["bin"] = np.minimum(np.floor(table["rel_flops"] * 10), 9) / 10 + 0.05
     stats = table.groupby(["group", "bin"])["retention"].agg(["mean", "std"]).reset_index().fillna(0.0)
     fig, (ax,) = _figure(1, width=5.0, height=3.4)
     for i, (group, rows) in enumerate(stats.groupby("group")):
         ax.errorbar(rows["bin"] + (i - 0.5) * 0.01, rows["mean"], yerr=2 * rows["std"], marker="o", capsize=3,
                     label=group)  # fmt: skip
-    ax.set(xlabel="relative compute (FLOPs, 10% bins)", ylabel="k-NN retention (mean +/- 2 SD)", xlim=(0, 1))
+    # paper 2's bounds at 1% of the FLOPs (rsfm.paper_numbers): triangles point the way the bound goes
+    for number in paper_numbers(PAPER2, "retention_at_1pct_flops"):
+        ax.scatter([TARGET_REL_FLOPS], [number.value / 100], marker="^" if number.bound == ">" else "v", s=40,
+                   color="0.35", zorder=4, label=f"paper: {number.cohort} {number.bound} {number.value:g}% at 1% FLOPs")  # fmt: skip
+    ax.set(xlabel="relative compute (FLOPs, 10% bins)", ylabel="k-NN retention (mean +/- 2 SD)", xlim=(-0.02, 1))
     ax.axhline(1.0, color="0.6", linewidth=0.8, linestyle=":")
-    ax.legend()
+    ax.legend(fontsize=7, loc="lower right")
     _save(fig, figure)
 
 
@@ -82,7 +88,7 @@ def _curves(
 
 def per_model_curves(probes_csv: str | Path, figure: str | Path, keep: Callable | None = None) -> None:
     """k-NN retention against relative compute, one line per encoder, one panel per dataset."""
-    table = _main_knn(pd.read_csv(probes_csv))
+    table = main_knn(pd.read_csv(probes_csv))
     if keep is not None:
         table = table[keep(table)]
     order = list(table[table["width"] == 1.0].sort_values("params_m")["encoder"].unique())
@@ -104,7 +110,7 @@ def slimmable_vs_regular(probes_csv: str | Path, figure: str | Path) -> None:
     relative compute, for every (architecture, objective) trained both ways: solid regular, dashed slimmable."""
     import seaborn as sns
 
-    table = _main_knn(pd.read_csv(probes_csv))
+    table = main_knn(pd.read_csv(probes_csv))
     both = table.groupby(["base", "method"])["training"].transform("nunique") == 2
     table = table[both].assign(model=lambda t: t["method"] + " " + t["base"])
     if table.empty:
@@ -176,6 +182,7 @@ __all__ = [
     "FIGURE_NAMES",
     "ablations",
     "knn_vs_linear",
+    "main_knn",
     "per_model_curves",
     "redundancy_curves",
     "retention_vs_compute",
