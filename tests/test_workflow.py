@@ -55,6 +55,7 @@ def test_default_plans_synthetic_data_stage(tmp_path):
     assert jobs["finetune_table"] == jobs["finetune_vs_size"] == jobs["finetune_vs_fraction"] == 1
     assert jobs["slim_features"] == jobs["slim_probe"] == jobs["slim_redundancy"] == len(RUNS) * 2  # x datasets
     assert all(jobs[f"slim_{figure}"] == 1 for figure in SLIM_FIGURES)
+    assert jobs["paper_comparison"] == 1
 
 
 def test_paper_plan_as_documented_from_the_repository():
@@ -83,6 +84,7 @@ def test_paper_plans_download_verify_extract_convert_tile_for_every_dataset(tmp_
     g_runs = [res for wc, res in runs if "size=vit_g12x4" in wc]
     assert all("nodes=2" in res and "tasks=2" in res for res in g_runs)
     assert jobs["slim_features"] == (4 + 3 + 3) * 4  # our 4 sizes, 3 B12x1 runs, 3 external encoders x 4 tasks
+    assert jobs["paper_comparison"] == 1
 
 
 def test_every_rule_reads_its_own_site_and_logs_and_benchmarks_in_the_one_environment(tmp_path):

@@ -14,6 +14,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from rsfm.finetune.benchmarks import DIOR_R, LOVEDA, POTSDAM
+
 PAPER1 = "Cha et al. 2023, A Billion-scale Foundation Model for Remote Sensing Images (arXiv 2304.05215)"
 PAPER2 = "Hackel et al. 2026, How Much of a Model Do We Need? (arXiv 2601.22841v1)"
 
@@ -61,17 +63,17 @@ PAPER_NUMBERS: tuple[PaperNumber, ...] = (
         for model, value in (("ViT-B12X1", 86.0), ("ViT-L12X4", 605.26), ("ViT-H12X4", 1300.0), ("ViT-G12X4", 2400.0))
     ),
     PaperNumber("dior_r_map_vit-g12x4", PAPER1, "finetune", 73.60, "%", _SOTA_SOURCE,
-                f"DIOR-R test split, mAP (IoU 0.5); {_DET}", model="ViT-G12X4", benchmark="dior_r",
+                f"DIOR-R test split, mAP (IoU 0.5); {_DET}", model="ViT-G12X4", benchmark=DIOR_R.name,
                 metric="dota/mAP", fraction=1.0),  # fmt: skip
     PaperNumber("potsdam_oa_vit-g12x4", PAPER1, "finetune", 92.58, "%", _SOTA_SOURCE,
                 f"ISPRS Potsdam test tiles, overall accuracy over the five classes without clutter; {_SEG}",
-                model="ViT-G12X4", benchmark="potsdam", metric="OA", fraction=1.0),  # fmt: skip
+                model="ViT-G12X4", benchmark=POTSDAM.name, metric="OA", fraction=1.0),  # fmt: skip
     PaperNumber("potsdam_mf1_vit-g12x4", PAPER1, "finetune", 92.12, "%", _SOTA_SOURCE,
                 f"ISPRS Potsdam test tiles, mean F1 over the five classes without clutter; {_SEG}",
-                model="ViT-G12X4", benchmark="potsdam", metric="mF1", fraction=1.0),  # fmt: skip
+                model="ViT-G12X4", benchmark=POTSDAM.name, metric="mF1", fraction=1.0),  # fmt: skip
     PaperNumber("loveda_miou_vit-g12x4", PAPER1, "finetune", 54.4, "%", _SOTA_SOURCE,
                 f"LoveDA, mIoU over the seven classes (the split, test server or val, is not recorded here); {_SEG}",
-                model="ViT-G12X4", benchmark="loveda", metric="mIoU", fraction=1.0),  # fmt: skip
+                model="ViT-G12X4", benchmark=LOVEDA.name, metric="mIoU", fraction=1.0),  # fmt: skip
     PaperNumber("rs_retention_1pct", PAPER2, "retention_at_1pct_flops", 71.0, "%", "abstract",
                 f"{_PAPER2_PROTOCOL}; every one of six RS foundation models keeps over 71%", bound=">",
                 cohort="RS"),  # fmt: skip
