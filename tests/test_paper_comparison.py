@@ -4,6 +4,7 @@ reference marks, on small synthetic tables."""
 from __future__ import annotations
 
 import math
+import re
 
 import numpy as np
 import pandas as pd
@@ -228,3 +229,13 @@ def test_the_workflow_plans_the_comparison_from_the_tables_of_the_run(configfile
     for target in ("all", "all_figures"):  # the default target, and the phase dvc.yaml's figures stage runs
         (phase,) = [j for j in planned if j["rule"] == target]
         assert set(job["output"]) <= set(phase["input"]), target
+
+
+def test_the_report_opens_with_the_comparison():
+    # Snakemake's report menu lists categories sorted by name (localeCompare): ours must sort before every other
+    rules = "\n".join(path.read_text() for path in sorted((REPO / "rules").glob("*.smk")))
+    (ours,) = re.findall(r'^COMPARISON_CATEGORY = "([^"]+)"', rules, re.MULTILINE)
+    others = set(re.findall(r'category="([^"]+)"', rules))
+    assert {"Data", "Pretraining", "Fine-tuning", "Slimming"} <= others
+    assert all(ours.casefold() < other.casefold() for other in others)
+    assert rules.count("category=COMPARISON_CATEGORY") == 2  # the csv and the markdown

@@ -236,6 +236,10 @@ def test_default_workflow_end_to_end(tmp_path):
                                                  ("moco", "slimmable")}  # fmt: skip
     for figure in SLIM_FIGURES:
         assert (tmp_path / f"results/figures/slim_{figure}.png").stat().st_size > 10_000
+    # ours vs paper renders on the default, its toy rows labelled as such (rsfm.comparison)
+    comparison = pd.read_csv(tmp_path / "results/paper_comparison.csv")
+    assert set(comparison[comparison["quantity"] == "finetune"]["scale"].dropna()) == {"toy"}
+    assert "not comparable with the papers" in (tmp_path / "results/paper_comparison.md").read_text()
     again = snakemake("-n", *args, repo=clone)
     assert "Nothing to be done" in again.stdout + again.stderr
     # what reruns after an edit (dry runs): a retrained encoder -> its chain; one size's pretraining settings -> that

@@ -31,7 +31,9 @@ NOT_RUN = "not run in this config"
 TOY = "toy run (synthetic data or a tiny size of the embedded default): not comparable with the paper"
 SCRATCH = "encoder fine-tuned from random weights (init: scratch): beside the pretrained one, not compared"
 NO_PAPER = "no paper number for this cell"
-ARCHITECTURE = "our model definition at 224 px, patch 16, with cls token and position embedding, counted on meta tensors"
+ARCHITECTURE = (
+    "our model definition at 224 px, patch 16, with cls token and position embedding, counted on meta tensors"
+)
 
 
 def architecture_params(sizes: Iterable[str]) -> dict[str, float]:
@@ -92,7 +94,7 @@ def _finetune_rows(table: pd.DataFrame, synthetic: set[str]) -> list[dict]:
         measured[(benchmark, size, float(fraction), metric, init)] = {
             "benchmark": benchmark, "metric": metric, "our_model": size, "paper_model": SIZES[size].paper_name,
             "fraction": float(fraction), "init": init, "scale": "toy" if toy else "paper",
-            "ours": float(rows["value"].mean()), "n": int(len(rows)),
+            "ours": float(rows["value"].mean()), "n": len(rows),
             "our_protocol": f"{size} ({init}), {data} data, {split} split, {metric}, {fraction:g} of the training "
                             f"data; mean of seed(s) {seeds}",
         }  # fmt: skip
@@ -151,7 +153,7 @@ def _retention_rows(probes: pd.DataFrame, synthetic: set[str]) -> list[dict]:
             datasets = ", ".join(sorted(mine["dataset"].unique()))
             values = ", ".join(f"{encoder} {value:.1f}%" for encoder, value in per_encoder.items())
             ours_by_scale[scale] = {
-                "our_model": deciding, "scale": scale, "ours": decided[(number.cohort, scale)], "n": int(len(mine)),
+                "our_model": deciding, "scale": scale, "ours": decided[(number.cohort, scale)], "n": len(mine),
                 "our_protocol": f"k-NN retention of paper 2's rule (variant first-all, regular training), {how}; "
                                 f"mean over {datasets} and seeds per encoder ({values}); the "
                                 f"{'lowest' if number.bound == '>' else 'highest'} encoder decides",
@@ -211,7 +213,7 @@ def markdown(table: pd.DataFrame) -> str:
         "# Ours vs paper",
         "",
         f"{compared} of {len(paper_rows)} published numbers have a comparable number of this run beside them; the "
-        f"others say \"{NOT_RUN}\".",
+        f'others say "{NOT_RUN}".',
     ]
     if toy:
         lines.append(f"**{toy} rows are toy runs (scale `toy`: synthetic data or the embedded default's tiny sizes). "

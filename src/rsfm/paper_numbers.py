@@ -56,34 +56,36 @@ _PAPER2_PROTOCOL = (
     "metric(s) / metric(1) at 1% of the full encoder's FLOPs"
 )
 
+# fmt: off
 PAPER_NUMBERS: tuple[PaperNumber, ...] = (
     *(
         PaperNumber(f"params_{model.lower()}", PAPER1, "parameters", value, "M", _PARAMS_SOURCE, _PARAMS_PROTOCOL,
-                    model=model)  # fmt: skip
+                    model=model)
         for model, value in (("ViT-B12X1", 86.0), ("ViT-L12X4", 605.26), ("ViT-H12X4", 1300.0), ("ViT-G12X4", 2400.0))
     ),
     PaperNumber("dior_r_map_vit-g12x4", PAPER1, "finetune", 73.60, "%", _SOTA_SOURCE,
                 f"DIOR-R test split, mAP (IoU 0.5); {_DET}", model="ViT-G12X4", benchmark=DIOR_R.name,
-                metric="dota/mAP", fraction=1.0),  # fmt: skip
+                metric="dota/mAP", fraction=1.0),
     PaperNumber("potsdam_oa_vit-g12x4", PAPER1, "finetune", 92.58, "%", _SOTA_SOURCE,
                 f"ISPRS Potsdam test tiles, overall accuracy over the five classes without clutter; {_SEG}",
-                model="ViT-G12X4", benchmark=POTSDAM.name, metric="OA", fraction=1.0),  # fmt: skip
+                model="ViT-G12X4", benchmark=POTSDAM.name, metric="OA", fraction=1.0),
     PaperNumber("potsdam_mf1_vit-g12x4", PAPER1, "finetune", 92.12, "%", _SOTA_SOURCE,
                 f"ISPRS Potsdam test tiles, mean F1 over the five classes without clutter; {_SEG}",
-                model="ViT-G12X4", benchmark=POTSDAM.name, metric="mF1", fraction=1.0),  # fmt: skip
+                model="ViT-G12X4", benchmark=POTSDAM.name, metric="mF1", fraction=1.0),
     PaperNumber("loveda_miou_vit-g12x4", PAPER1, "finetune", 54.4, "%", _SOTA_SOURCE,
                 f"LoveDA, mIoU over the seven classes (the split, test server or val, is not recorded here); {_SEG}",
-                model="ViT-G12X4", benchmark=LOVEDA.name, metric="mIoU", fraction=1.0),  # fmt: skip
+                model="ViT-G12X4", benchmark=LOVEDA.name, metric="mIoU", fraction=1.0),
     PaperNumber("rs_retention_1pct", PAPER2, "retention_at_1pct_flops", 71.0, "%", "abstract",
                 f"{_PAPER2_PROTOCOL}; every one of six RS foundation models keeps over 71%", bound=">",
-                cohort="RS"),  # fmt: skip
+                cohort="RS"),
     PaperNumber("imagenet_retention_1pct", PAPER2, "retention_at_1pct_flops", 10.0, "%", "abstract",
                 f"{_PAPER2_PROTOCOL}; MAE pretrained on ImageNet (the abstract does not name the evaluation data)",
-                bound="<", cohort="ImageNet"),  # fmt: skip
+                bound="<", cohort="ImageNet"),
     PaperNumber("rs_over_imagenet_retention", PAPER2, "retention_ratio", 7.0, "x", "abstract ('sevenfold difference')",
                 "RS foundation models' retention at 1% FLOPs over the ImageNet MAE's (over 71% against under 10%)",
-                bound="~"),  # fmt: skip
+                bound="~"),
 )
+# fmt: on
 
 # Paper 2's groups of encoders and the `group` names of our slimming study (slimming.encoders.<name>.group; our
 # own pretrained encoders are "RS (ours)") that stand for them.

@@ -60,8 +60,9 @@ def retention_vs_compute(probes_csv: str | Path, figure: str | Path) -> None:
                     label=group)  # fmt: skip
     # paper 2's bounds at 1% of the FLOPs (rsfm.paper_numbers): triangles point the way the bound goes
     for number in paper_numbers(PAPER2, "retention_at_1pct_flops"):
+        label = f"paper: {number.cohort} {number.bound} {number.value:g}% at 1% FLOPs"
         ax.scatter([TARGET_REL_FLOPS], [number.value / 100], marker="^" if number.bound == ">" else "v", s=40,
-                   color="0.35", zorder=4, label=f"paper: {number.cohort} {number.bound} {number.value:g}% at 1% FLOPs")  # fmt: skip
+                   color="0.35", zorder=4, label=label)  # fmt: skip
     ax.set(xlabel="relative compute (FLOPs, 10% bins)", ylabel="k-NN retention (mean +/- 2 SD)", xlim=(-0.02, 1))
     ax.axhline(1.0, color="0.6", linewidth=0.8, linestyle=":")
     ax.legend(fontsize=7, loc="lower right")
