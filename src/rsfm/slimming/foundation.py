@@ -158,7 +158,8 @@ def to_timm_layers(model: nn.Module) -> nn.Module:
                 dim = child.qkv.in_features
                 attn = Attention(dim, num_heads=child.num_heads, qkv_bias=child.qkv.bias is not None,
                                  proj_bias=child.proj.bias is not None)  # fmt: skip
-                attn.qkv, attn.proj, attn.attn_drop, attn.proj_drop = child.qkv, child.proj, child.attn_drop, child.proj_drop
+                attn.qkv, attn.proj = child.qkv, child.proj
+                attn.attn_drop, attn.proj_drop = child.attn_drop, child.proj_drop
                 attn.scale = child.scale
                 setattr(parent, name, attn)
             elif type(child) is tm_utils.Mlp:

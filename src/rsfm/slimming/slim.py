@@ -12,8 +12,8 @@ One width factor ``s`` for every block, no retraining:
 
 The slimmed modules are real, smaller timm modules (their ``nn.Linear`` layers hold only the kept rows and columns,
 with ``in_features``/``out_features`` to match), so the compute really falls. Works on any timm ViT built from
-``timm.layers.Attention`` and ``timm.layers.Mlp`` or ``SwiGLU``: plain blocks and the parallel blocks of :mod:`rsfm.models.vit`
-(every branch slimmed alike).
+``timm.layers.Attention`` and ``timm.layers.Mlp`` or ``SwiGLU``: plain blocks and the parallel blocks of
+:mod:`rsfm.models.vit` (every branch slimmed alike), and the foundation models of :mod:`rsfm.slimming.foundation`.
 
 Ablations: ``selection`` keeps the ``first`` (the paper's rule), the ``last`` or ``random`` dimensions (random: drawn
 per head and per MLP from ``seed``); ``parts`` slims ``all``, only ``attn`` or only ``mlp``.
