@@ -2,18 +2,20 @@
 real architectures at a small input, a checkpoint file in the layout the library writes, exact at s = 1, smaller at
 s < 1, and the slim_features path on synthetic GEO-Bench tasks."""
 
+import importlib.util
 from pathlib import Path
 
 import pytest
 import torch
-
-pytest.importorskip("terratorch")
 
 from rsfm.errors import ConfigError, DataError
 from rsfm.models.accounting import model_flops
 from rsfm.slimming import foundation, run
 from rsfm.slimming.encoders import load_encoder
 from rsfm.slimming.slim import slim_model, slimmed, width_report
+
+# imported by the tests themselves (through rsfm.slimming.foundation), not at collection: its import has side effects
+pytestmark = pytest.mark.skipif(importlib.util.find_spec("terratorch") is None, reason="terratorch is not installed")
 
 S2 = {  # GEO-Bench band name -> TerraTorch band name
     "01 - Coastal aerosol": "COASTAL_AEROSOL", "02 - Blue": "BLUE", "03 - Green": "GREEN", "04 - Red": "RED",
@@ -44,20 +46,19 @@ CASES = {
 def library_model(case):
     """The architecture as TerraTorch builds it (random weights), with the state dict in its released layout: DOFA as
     torchgeo's model, Prithvi as the whole MAE (encoder. / decoder.), TerraMind as its own ViT (fc1 / fc3 MLPs)."""
-    from terratorch.registry import BACKBONE_REGISTRY
-
+    registry = foundation._registry()
     cfg = CASES[case]
     torch.manual_seed(0)
     if cfg["family"] == "dofa":
-        model = BACKBONE_REGISTRY.build(cfg["arch"], model_bands=cfg["model_bands"], img_size=32, num_classes=0)
+        model = registry.build(cfg["arch"], model_bands=cfg["model_bands"], img_size=32, num_classes=0)
         with torch.no_grad():  # as released: a trained fc_norm, not its initial identity
             model.dofa_model.fc_norm.weight.uniform_(0.5, 1.5)
         return model, model.dofa_model.state_dict()
     if cfg["family"] == "prithvi":
-        mae = BACKBONE_REGISTRY.build(cfg["arch"], bands=cfg["model_bands"], img_size=32, depth=cfg["depth"],
+        mae = registry.build(cfg["arch"], bands=cfg["model_bands"], img_size=32, depth=cfg["depth"],
                                       num_frames=1, encoder_only=False)  # fmt: skip
         return mae.encoder, mae.state_dict()
-    model = BACKBONE_REGISTRY.build(cfg["arch"], modalities=["S2L2A"], img_size=32)
+    model = registry.build(cfg["arch"], modalities=["S2L2A"], img_size=32)
     return model, model.state_dict()
 
 
@@ -103,6 +104,7 @@ def loaded(request, tmp_path_factory):
 
 def test_the_library_checkpoint_loads_and_gives_the_library_output(loaded):
     case, model, ours, _ = loaded
+    assert torch.get_float32_matmul_precision() == "highest"  # TerraTorch's import sets "medium": put back
     images = torch.randn(2, len(CASES[case]["model_bands"]), 32, 32)
     with torch.no_grad():
         torch.testing.assert_close(ours(images), library_output(case, model, images), rtol=0, atol=1e-6)

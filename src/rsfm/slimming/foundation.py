@@ -53,12 +53,21 @@ class Family:
 
 
 def _registry():
+    """TerraTorch's backbone registry, imported without its global side effects: its import sets
+    ``torch.set_float32_matmul_precision("medium")`` (TF32 / bf16 matmuls, other features) and adds warning filters;
+    both are put back as they were."""
+    import warnings
+
+    precision = torch.get_float32_matmul_precision()
     try:
-        from terratorch.registry import BACKBONE_REGISTRY
+        with warnings.catch_warnings():  # restores the warning filters on leaving
+            from terratorch.registry import BACKBONE_REGISTRY
     except ImportError as error:
         raise ConfigError(
             f"source: terratorch needs the terratorch package ({error}); install the pinned environment (envs/setup.sh)"
         ) from None
+    finally:
+        torch.set_float32_matmul_precision(precision)
     return BACKBONE_REGISTRY
 
 
