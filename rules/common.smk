@@ -8,6 +8,7 @@ from rsfm.config import validate_config
 from rsfm.data.pipeline import final_stage, raw_dir
 from rsfm.errors import ConfigError
 from rsfm.finetune.benchmarks import BENCHMARKS, server_benchmarks
+from rsfm.finetune.configs import INITS
 from rsfm.plots.slimming import FIGURE_NAMES as SLIM_FIGURES
 from rsfm.workflow import PHASES, canonical, workflow_rules
 
@@ -98,15 +99,14 @@ def finetune_job_config(benchmark, size):
 
 
 def finetune_metric_files():
-    from rsfm.finetune.run import fraction_label
+    from rsfm.finetune.run import planned_runs, run_dir
 
-    return [
-        f"results/finetune/{b}/{s}/f{fraction_label(f)}_s{seed}/metrics.json"
-        for b in FINETUNE.get("benchmarks", [])
-        for s in FINETUNE.get("sizes", [])
-        for f in FINETUNE.get("fractions", [])
-        for seed in FINETUNE.get("seeds", [])
-    ]
+    return [f"{run_dir(*run)}/metrics.json" for run in planned_runs(FINETUNE)]
+
+
+def finetune_encoder(wc):
+    """A run's pretrained weights; a scratch run needs only their architecture (encoder.json)."""
+    return [] if wc.init == "scratch" else f"results/pretrain/{wc.size}/encoder.safetensors"
 
 
 def finetune_targets():
@@ -118,13 +118,9 @@ def finetune_targets():
         "results/figures/finetune_vs_fraction.png",
     ]
     if FINETUNE.get("submissions"):
-        servers = [b for b in FINETUNE["benchmarks"] if b in server_benchmarks()]
-        targets += [
-            f"results/finetune/{b}/{s}/f1_s{seed}/submission.zip"
-            for b in servers
-            for s in FINETUNE["sizes"]
-            for seed in FINETUNE["seeds"]
-        ]
+        from rsfm.finetune.run import planned_submissions, run_dir
+
+        targets += [f"{run_dir(*run)}/submission.zip" for run in planned_submissions(FINETUNE)]
     return targets
 
 

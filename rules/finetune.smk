@@ -5,20 +5,21 @@
 
 rule finetune:
     input:
-        encoder="results/pretrain/{size}/encoder.safetensors",
+        encoder=finetune_encoder,
         arch="results/pretrain/{size}/encoder.json",
         data=lambda wc: benchmark_data(wc.benchmark),
         base=lambda wc: finetune_base_config(wc.benchmark),
     output:
-        metrics="results/finetune/{benchmark}/{size}/f{fraction}_s{seed}/metrics.json",
-        config="results/finetune/{benchmark}/{size}/f{fraction}_s{seed}/config.py",
+        metrics="results/finetune/{benchmark}/{size}/{init}/f{fraction}_s{seed}/metrics.json",
+        config="results/finetune/{benchmark}/{size}/{init}/f{fraction}_s{seed}/config.py",
     log:
-        "logs/finetune/{benchmark}/{size}/f{fraction}_s{seed}.log",
+        "logs/finetune/{benchmark}/{size}/{init}/f{fraction}_s{seed}.log",
     benchmark:
-        "logs/benchmarks/finetune/{benchmark}/{size}/f{fraction}_s{seed}.tsv"
+        "logs/benchmarks/finetune/{benchmark}/{size}/{init}/f{fraction}_s{seed}.tsv"
     wildcard_constraints:
         benchmark=wildcard_choice(FINETUNE.get("benchmarks", [])),
         size=wildcard_choice(FINETUNE.get("sizes", [])),
+        init=wildcard_choice(INITS),
         fraction=r"[0-9.e-]+",
         seed=r"\d+",
     conda:
@@ -39,24 +40,25 @@ rule finetune:
         ),
     params:
         finetune_cfg=lambda wc: finetune_job_config(wc.benchmark, wc.size),
-        out_dir=lambda wc: f"results/finetune/{wc.benchmark}/{wc.size}/f{wc.fraction}_s{wc.seed}",
+        out_dir=lambda wc: f"results/finetune/{wc.benchmark}/{wc.size}/{wc.init}/f{wc.fraction}_s{wc.seed}",
     script:
         "../scripts/finetune.py"
 
 
 rule finetune_submission:
     input:
-        metrics="results/finetune/{benchmark}/{size}/f1_s{seed}/metrics.json",
-        config="results/finetune/{benchmark}/{size}/f1_s{seed}/config.py",
+        metrics="results/finetune/{benchmark}/{size}/{init}/f1_s{seed}/metrics.json",
+        config="results/finetune/{benchmark}/{size}/{init}/f1_s{seed}/config.py",
     output:
-        "results/finetune/{benchmark}/{size}/f1_s{seed}/submission.zip",
+        "results/finetune/{benchmark}/{size}/{init}/f1_s{seed}/submission.zip",
     log:
-        "logs/finetune/{benchmark}/{size}/f1_s{seed}.submission.log",
+        "logs/finetune/{benchmark}/{size}/{init}/f1_s{seed}.submission.log",
     benchmark:
-        "logs/benchmarks/finetune/{benchmark}/{size}/f1_s{seed}.submission.tsv"
+        "logs/benchmarks/finetune/{benchmark}/{size}/{init}/f1_s{seed}.submission.tsv"
     wildcard_constraints:
         benchmark=wildcard_choice(server_benchmarks()),
         size=wildcard_choice(FINETUNE.get("sizes", [])),
+        init=wildcard_choice(INITS),
         seed=r"\d+",
     conda:
         CONDA_ENV

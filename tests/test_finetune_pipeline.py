@@ -123,6 +123,50 @@ def test_config_errors_name_the_problem(encoder, tmp_path):
         build_config("potsdam", "vit_tiny12x4", 1.0, 0, settings={}, **{**common, "encoder": tmp_path / "none"})
 
 
+def test_scratch_run_builds_the_same_architecture_without_the_weights(encoder, tmp_path):
+    import torch
+    from mmengine.registry import init_default_scope
+    from safetensors.torch import load_file
+
+    from rsfm.finetune.backbone import ParallelViTDet
+
+    arch = json.loads(encoder.with_name("encoder.json").read_text())
+    common = dict(data_root=tmp_path, work_dir=tmp_path / "work", settings=default_settings("potsdam"), base_dir=BASES)
+    pretrained = build_config("potsdam", "vit_tiny12x4", 1.0, 0, encoder=encoder, **common)
+    scratch = build_config("potsdam", "vit_tiny12x4", 1.0, 0, encoder=encoder, arch=arch, init="scratch", **common)
+    assert scratch.model.backbone.pretrained is None and scratch.run["init"] == "scratch"
+    assert pretrained.run["init"] == "pretrained"
+    same = {k: v for k, v in scratch.model.backbone.items() if k != "pretrained"}
+    assert same == {k: v for k, v in pretrained.model.backbone.items() if k != "pretrained"}
+    init_default_scope("mmseg")
+    built = {init: ParallelViTDet(**{k: v for k, v in cfg.model.backbone.items() if k != "type"})
+             for init, cfg in (("pretrained", pretrained), ("scratch", scratch))}  # fmt: skip
+    loaded, fresh = (dict(model.named_parameters()) for model in built.values())
+    assert loaded.keys() == fresh.keys()
+    file = load_file(str(encoder))
+    assert torch.equal(loaded["blocks.0.attns.0.attn.qkv.weight"], file["blocks.0.attns.0.attn.qkv.weight"])
+    matrices = [name for name, value in loaded.items() if value.ndim >= 2 and name != "pos_embed"]
+    assert matrices and all(not torch.equal(loaded[name], fresh[name]) for name in matrices)  # drawn, not read
+    with pytest.raises(ConfigError, match="scratch run needs the encoder's architecture"):
+        build_config("potsdam", "vit_tiny12x4", 1.0, 0, encoder=encoder, init="scratch", **common)
+    with pytest.raises(ConfigError, match="unknown encoder init 'imagenet'"):
+        build_config("potsdam", "vit_tiny12x4", 1.0, 0, encoder=encoder, init="imagenet", **common)
+
+
+def test_planned_runs_cover_each_init_at_its_fractions():
+    from rsfm.finetune.run import planned_runs, planned_submissions
+
+    section = {"benchmarks": ["dota_v2", "potsdam"], "sizes": ["vit_tiny12x1"], "fractions": [0.5, 1.0],
+               "seeds": [0], "inits": ["pretrained", "scratch"], "init_fractions": {"scratch": [1.0]}}  # fmt: skip
+    runs = planned_runs(section)
+    assert ("potsdam", "vit_tiny12x1", "scratch", 1.0, 0) in runs and len(runs) == 2 * (2 + 1)
+    assert not any(init == "scratch" and fraction == 0.5 for _, _, init, fraction, _ in runs)
+    assert planned_submissions(section) == [("dota_v2", "vit_tiny12x1", "pretrained", 1.0, 0)]
+    plain = {k: v for k, v in section.items() if k not in ("inits", "init_fractions")}
+    assert {init for _, _, init, _, _ in planned_runs(plain)} == {"pretrained"}  # the default: pretrained only
+    assert run_dir(*runs[-1]).parts[-3:] == ("vit_tiny12x1", "scratch", "f1_s0")
+
+
 def test_pipeline_config_checks_sizes_and_benchmarks():
     config = json.loads(json.dumps(DEFAULT))
     config["finetune"]["sizes"] = ["vit_b12x1"]
@@ -132,6 +176,10 @@ def test_pipeline_config_checks_sizes_and_benchmarks():
         validate_config(config, REPO / "workflow/schemas/config.schema.yaml")
     assert "'vit_b12x1' is not pretrained here" in str(error.value)
     assert "'dior_r' needs data.datasets.dior_r" in str(error.value)
+    config = json.loads(json.dumps(DEFAULT))
+    config["finetune"]["init_fractions"] = {"scratch": [1.0]}
+    with pytest.raises(ConfigError, match=r"'finetune.init_fractions.scratch': 'scratch' is not in finetune.inits"):
+        validate_config(config, REPO / "workflow/schemas/config.schema.yaml")
 
 
 # ---------------------------------------------------------------------------------------------------- real runs
@@ -151,7 +199,7 @@ def potsdam_run(encoder, data_root, tmp_path_factory):
     """One 2-iteration run through rsfm.finetune.run (as rule finetune), on half the training set. Every benchmark's
     runs, and their test-server exports, are checked in the end-to-end workflow test (tests/checks.py)."""
     out = tmp_path_factory.mktemp("runs")
-    folder = run_dir("potsdam", "vit_tiny12x4", 0.5, 0, root=out)
+    folder = run_dir("potsdam", "vit_tiny12x4", "pretrained", 0.5, 0, root=out)
     result = finetune(
         quick(2), "potsdam", "vit_tiny12x4", 0.5, 0, encoder=encoder, data_root=data_root / "tiles/potsdam",
         out_dir=folder, log_path=out / "potsdam.log",
@@ -288,14 +336,14 @@ def test_table_and_figures_from_tidy_rows(tmp_path):
                     run = {"benchmark": benchmark, "size": size, "fraction": fraction, "seed": seed}
                     rows = [{**run, "split": "test", "metric": m, "value": float(rng.uniform(0, 100))}
                             for m in (metric, "other")]  # fmt: skip
-                    path = run_dir(benchmark, size, fraction, seed, root=tmp_path) / "metrics.json"
+                    path = run_dir(benchmark, size, "pretrained", fraction, seed, root=tmp_path) / "metrics.json"
                     path.parent.mkdir(parents=True)
                     path.write_text(json.dumps({"run": run, "rows": rows}))
                     files.append(path)
     table = collect(files, tmp_path / "metrics.csv")
     assert len(table) == 2 * 2 * 2 * 2 * 2
     assert list(pd.read_csv(tmp_path / "metrics.csv").columns) == [
-        "benchmark", "size", "params_m", "fraction", "seed", "split", "metric", "value",
+        "benchmark", "size", "init", "params_m", "fraction", "seed", "split", "metric", "value",
     ]  # fmt: skip
     params = table.groupby("size")["params_m"].first()
     assert params["vit_tiny12x4"] > 3 * params["vit_tiny12x1"]  # four parallel branches per block

@@ -31,6 +31,11 @@ def test_finetune_metrics_headline_per_benchmark_size_fraction_mean_over_seeds(t
         "dota_v2": {"metric": "dota/mAP", "b": {"fraction_0.5": 15.0}},
         "loveda": {"metric": "mIoU", "b": {"fraction_1": 40.0}},
     }
+    table["init"] = "pretrained"
+    scratch = table.iloc[[3]].assign(init="scratch", value=5.0)
+    pd.concat([table, scratch]).to_csv(tmp_path / "t.csv", index=False)
+    out = headlines.finetune_metrics(tmp_path / "t.csv")
+    assert out["loveda"]["b"] == {"fraction_1": 40.0, "scratch_fraction_1": 5.0}  # never averaged together
 
 
 def test_slimming_metrics_main_knn_retention_per_width_and_valid_json(tmp_path):

@@ -50,7 +50,7 @@ def test_default_plans_synthetic_data_stage(tmp_path):
     assert jobs["tile"] == 4  # millionaid shards, dota_v2 and dior_r windows, potsdam crops
     assert "download" not in jobs and "extract" not in jobs
     assert jobs["pretrain"] == len(RUNS) and jobs["pretrain_loss_curve"] == len(RUNS)
-    assert jobs["finetune"] == 2 * 4 * 2  # sizes x benchmarks x fractions, one seed
+    assert jobs["finetune"] == 2 * 4 * (2 + 1)  # sizes x benchmarks x (pretrained fractions + scratch), one seed
     assert jobs["finetune_submission"] == 2 * 2  # DOTA v2.0 and LoveDA test servers, per size
     assert jobs["finetune_table"] == jobs["finetune_vs_size"] == jobs["finetune_vs_fraction"] == 1
     assert jobs["slim_features"] == jobs["slim_probe"] == jobs["slim_redundancy"] == len(RUNS) * 2  # x datasets
@@ -138,7 +138,7 @@ def assert_one_encoders_chain(output: str, run: str) -> None:
     others = [(rule, wc) for rule, wc in jobs if {wc.get(k, run) for k in ("run", "size", "encoder")} != {run}]
     assert not others, others
     counts = {rule: sum(r == rule for r, _ in jobs) for rule, _ in jobs}
-    assert counts["pretrain"] == 1 and counts["finetune"] == 4 * 2 and counts["finetune_submission"] == 2, counts
+    assert counts["pretrain"] == 1 and counts["finetune"] == 4 * 3 and counts["finetune_submission"] == 2, counts
     assert counts["slim_features"] == counts["slim_probe"] == counts["slim_redundancy"] == 2, counts
     assert counts["finetune_table"] == counts["slim_tables"] == 1
     assert not {"synthesize", "convert", "tile"} & set(counts)  # the data stays
@@ -212,16 +212,20 @@ def test_default_workflow_end_to_end(tmp_path):
         assert (tmp_path / f"results/figures/pretrain_loss_{size}.png").is_file()
     table = pd.read_csv(tmp_path / "results/finetune/metrics.csv")
     headline = table[table["metric"].isin(["dota/mAP", "mIoU"])]
-    assert len(headline) == 2 * 4 * 2 and set(headline["benchmark"]) == {"dota_v2", "dior_r", "potsdam", "loveda"}
+    assert len(headline) == 2 * 4 * 3 and set(headline["benchmark"]) == {"dota_v2", "dior_r", "potsdam", "loveda"}
+    assert (headline.groupby("init").size() == {"pretrained": 16, "scratch": 8}).all()
     for figure in ("finetune_vs_size", "finetune_vs_fraction"):
         assert (tmp_path / f"results/figures/{figure}.png").stat().st_size > 10_000
     for size in ("vit_tiny12x1", "vit_tiny12x4"):  # every run as rule finetune leaves it, and both server exports
         for benchmark in ("dota_v2", "dior_r", "potsdam", "loveda"):
             for fraction in (0.5, 1.0):
-                folder = run_dir(benchmark, size, fraction, 0, root=tmp_path / "results/finetune")
+                folder = run_dir(benchmark, size, "pretrained", fraction, 0, root=tmp_path / "results/finetune")
                 assert_finetune_run(folder, benchmark, size, fraction, 0, iterations=12)
-        assert_dota_submission(run_dir("dota_v2", size, 1.0, 0, root=tmp_path / "results/finetune") / "submission.zip")
-        assert_loveda_submission(run_dir("loveda", size, 1.0, 0, root=tmp_path / "results/finetune") / "submission.zip")
+            scratch = run_dir(benchmark, size, "scratch", 1.0, 0, root=tmp_path / "results/finetune")
+            assert_finetune_run(scratch, benchmark, size, 1.0, 0, iterations=12)
+            assert json.loads((scratch / "run.json").read_text())["encoder_sha256"] is None
+        for benchmark, check in (("dota_v2", assert_dota_submission), ("loveda", assert_loveda_submission)):
+            check(run_dir(benchmark, size, "pretrained", 1.0, 0, root=tmp_path / "results/finetune") / "submission.zip")
     assert not list((tmp_path / "results/finetune").rglob(".submission-*"))  # scratch removed
     probes = pd.read_csv(tmp_path / "results/slimming/probes.csv")
     assert len(probes["width"].unique()) >= 8 and set(probes["encoder"]) == set(RUNS)

@@ -152,6 +152,7 @@ def _launches(config: Mapping[str, Any]) -> Iterator[str]:
 def _stages(config: Mapping[str, Any]) -> Iterator[str]:
     """Stages that read one another's outputs: what fine-tuning and slimming name must be made upstream."""
     from rsfm.data.registry import DATASETS
+    from rsfm.finetune.benchmarks import BENCHMARKS
 
     finetune = config.get("finetune", {})
     pretrain = config.get("pretrain", {})
@@ -164,8 +165,13 @@ def _stages(config: Mapping[str, Any]) -> Iterator[str]:
             )
     datasets = config.get("data", {}).get("datasets", {})
     for benchmark in finetune.get("benchmarks", []):
-        if benchmark not in datasets:
-            yield f"config key 'finetune.benchmarks': {benchmark!r} needs data.datasets.{benchmark}"
+        dataset = BENCHMARKS[benchmark].dataset if benchmark in BENCHMARKS else benchmark
+        if dataset not in datasets:
+            yield f"config key 'finetune.benchmarks': {benchmark!r} needs data.datasets.{dataset}"
+    inits = finetune.get("inits", ["pretrained"])
+    for init in finetune.get("init_fractions", {}):
+        if init not in inits:
+            yield f"config key 'finetune.init_fractions.{init}': {init!r} is not in finetune.inits {inits}"
     named = set(pretrain.get("runs", {}))
     if clashes := sorted(pretrained & named):
         yield f"config key 'pretrain.runs': {clashes} name sizes' own MAE runs; choose other names"

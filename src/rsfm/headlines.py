@@ -33,13 +33,17 @@ def pretrain_metrics(metrics_csv: str | Path) -> dict[str, Any]:
 
 
 def finetune_metrics(table_csv: str | Path) -> dict[str, Any]:
-    """Each benchmark's headline metric (mAP50 / mIoU) per encoder size and training fraction, mean over seeds."""
+    """Each benchmark's headline metric (mAP50 / mIoU) per encoder size and training fraction, mean over seeds:
+    ``fraction_<f>`` of the pretrained runs, ``<init>_fraction_<f>`` of the others (e.g. ``scratch_fraction_1``)."""
     rows = headline(pd.read_csv(table_csv))
-    means = rows.groupby(["benchmark", "size", "fraction"])["value"].mean()
+    if "init" not in rows:
+        rows["init"] = "pretrained"  # tables from before inits
+    means = rows.groupby(["benchmark", "size", "init", "fraction"])["value"].mean()
     out: dict[str, Any] = {}
-    for (benchmark, size, fraction), value in means.items():
+    for (benchmark, size, init, fraction), value in means.items():
         entry = out.setdefault(benchmark, {"metric": BENCHMARKS[benchmark].headline})
-        entry.setdefault(size, {})[f"fraction_{fraction:g}"] = _number(value)
+        prefix = "" if init == "pretrained" else f"{init}_"
+        entry.setdefault(size, {})[f"{prefix}fraction_{fraction:g}"] = _number(value)
     return out
 
 

@@ -78,18 +78,29 @@ def resolve_settings(finetune_cfg: dict[str, Any], benchmark: str, size: str) ->
     return settings
 
 
+# How a run's encoder starts: from the pretraining stage's weights, or randomly initialised (the baseline that shows
+# what pretraining adds; a pretrained run that scores like it points at a broken weight transfer).
+INITS = ("pretrained", "scratch")
+
+
+def read_arch_file(arch_file: str | Path) -> dict[str, Any]:
+    """An ``encoder.json`` of the pretraining stage (model name, patch size, pretraining img size), checked."""
+    arch_file = Path(arch_file)
+    if not arch_file.is_file():
+        raise ConfigError(f"{arch_file} is missing: the pretraining stage writes it next to encoder.safetensors")
+    arch = json.loads(arch_file.read_text())
+    if arch.get("model") not in SIZES:
+        raise ConfigError(f"{arch_file}: unknown model {arch.get('model')!r}; known: {', '.join(SIZES)}")
+    return arch
+
+
 def read_encoder_arch(encoder: str | Path) -> dict[str, Any]:
     """``encoder.json`` beside an exported ``encoder.safetensors`` (model name, patch size, pretraining img size)."""
     encoder = Path(encoder)
     arch_file = encoder.with_name("encoder.json")
     if not encoder.is_file():
         raise ConfigError(f"pretrained encoder {encoder} is missing: run the pretraining stage for it first")
-    if not arch_file.is_file():
-        raise ConfigError(f"{arch_file} is missing: the pretraining stage writes it next to {encoder.name}")
-    arch = json.loads(arch_file.read_text())
-    if arch.get("model") not in SIZES:
-        raise ConfigError(f"{arch_file}: unknown model {arch.get('model')!r}; known: {', '.join(SIZES)}")
-    return arch
+    return read_arch_file(arch_file)
 
 
 def even_taps(depth: int, count: int = 4) -> tuple[int, ...]:
@@ -146,12 +157,19 @@ def build_config(
     gpus: int = 0,
     arch: dict[str, Any] | None = None,
     strict: bool = True,
+    init: str = "pretrained",
 ) -> Any:
     """The mmengine ``Config`` of one run (see the module docstring); ``gpus`` > 0 turns on bf16 autocast. ``arch``:
     the encoder's ``encoder.json`` as it will be, instead of reading it beside ``encoder`` (to check a config before
-    the encoder exists); ``strict=False`` builds despite contradicting settings (:func:`schedule_problems`)."""
+    the encoder exists); ``strict=False`` builds despite contradicting settings (:func:`schedule_problems`).
+    ``init``: one of :data:`INITS`; ``scratch`` builds the same architecture with timm's random initialisation and
+    needs ``arch`` (the pretraining's ``encoder.json``), not the weights."""
     if benchmark not in BENCHMARKS:
         raise ConfigError(f"unknown fine-tuning benchmark {benchmark!r}; known: {', '.join(BENCHMARKS)}")
+    if init not in INITS:
+        raise ConfigError(f"unknown encoder init {init!r}; known: {', '.join(INITS)}")
+    if init == "scratch" and arch is None:
+        raise ConfigError("a scratch run needs the encoder's architecture (encoder.json), not its weights: pass arch")
     _check_settings(settings)
     base = Path(base_dir) / f"{benchmark}.py"
     if not base.is_file():
@@ -169,7 +187,8 @@ def build_config(
     if strict and (problems := schedule_problems(cfg, settings, patch)):
         raise ConfigError("; ".join(f"finetune {problem}" for problem in problems.values()))
     img_size = int(settings.get("img_size", base_img))
-    backbone.update(arch=size, patch_size=patch, pretrained=os.fspath(Path(encoder).resolve()), img_size=img_size)
+    weights = os.fspath(Path(encoder).resolve()) if init == "pretrained" else None
+    backbone.update(arch=size, patch_size=patch, pretrained=weights, img_size=img_size)
     for key, target in (("window_size", "window_size"), ("drop_path", "drop_path_rate"), ("with_cp", "with_cp")):
         if key in settings:
             backbone[target] = settings[key]
@@ -231,7 +250,7 @@ def build_config(
         # DDP over CPU processes: mmengine's default wrapper passes device_ids=[LOCAL_RANK], which CPU modules reject
         cfg.model_wrapper_cfg = dict(type="MMDistributedDataParallel", device_ids=None, broadcast_buffers=False)
     cfg.work_dir = os.fspath(work_dir)
-    cfg.run = dict(benchmark=benchmark, size=size, fraction=float(fraction), seed=int(seed))
+    cfg.run = dict(benchmark=benchmark, size=size, init=init, fraction=float(fraction), seed=int(seed))
     if settings.get("options"):
         cfg.merge_from_dict(settings["options"])
     return cfg
@@ -337,6 +356,6 @@ def write_config(cfg: Any, path: str | Path) -> Path:
 
 
 __all__ = [
-    "RUN_KEYS", "SETTINGS", "build_config", "check_options", "even_taps", "read_encoder_arch",
-    "resolve_settings", "schedule_problems", "write_config",
+    "INITS", "RUN_KEYS", "SETTINGS", "build_config", "check_options", "even_taps", "read_arch_file",
+    "read_encoder_arch", "resolve_settings", "schedule_problems", "write_config",
 ]  # fmt: skip

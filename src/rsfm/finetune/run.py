@@ -24,7 +24,7 @@ from typing import Any
 import pandas as pd
 
 from rsfm.errors import ConfigError
-from rsfm.finetune.configs import RUN_KEYS, build_config, resolve_settings, write_config
+from rsfm.finetune.configs import RUN_KEYS, build_config, read_arch_file, resolve_settings, write_config
 from rsfm.io import atomic_write
 from rsfm.run_state import differences, read_json, set_aside, tree_digest, write_json
 
@@ -34,7 +34,7 @@ RESOURCE_KEYS = ("cpus_per_task", "mem_mb", "runtime")
 BOOKKEEPING = ("log_interval", "loader_workers")
 # the files of a data folder that say what it holds (window, crop and image indexes, class counts)
 DATA_INDEX = ("*.csv", "*.json", "*/*.csv", "*/*.json")
-TIDY_COLUMNS = ["benchmark", "size", "params_m", "fraction", "seed", "split", "metric", "value"]
+TIDY_COLUMNS = ["benchmark", "size", "init", "params_m", "fraction", "seed", "split", "metric", "value"]
 
 
 def fraction_label(fraction: float) -> str:
@@ -42,8 +42,33 @@ def fraction_label(fraction: float) -> str:
     return f"{float(fraction):g}"
 
 
-def run_dir(benchmark: str, size: str, fraction: float, seed: int, root: str | Path = "results/finetune") -> Path:
-    return Path(root) / benchmark / size / f"f{fraction_label(fraction)}_s{seed}"
+def run_dir(
+    benchmark: str, size: str, init: str, fraction: float, seed: int, root: str | Path = "results/finetune"
+) -> Path:
+    """Where one run writes: ``<root>/<benchmark>/<size>/<init>/f<fraction>_s<seed>``."""
+    return Path(root) / benchmark / size / init / f"f{fraction_label(fraction)}_s{seed}"
+
+
+def planned_runs(finetune_cfg: dict[str, Any]) -> list[tuple[str, str, str, float, int]]:
+    """Every (benchmark, size, init, fraction, seed) the section asks for: each init in ``inits`` (default:
+    pretrained only) at its ``init_fractions`` (default: every fraction)."""
+    fractions = finetune_cfg.get("fractions", [])
+    return [
+        (benchmark, size, init, float(fraction), int(seed))
+        for benchmark in finetune_cfg.get("benchmarks", [])
+        for size in finetune_cfg.get("sizes", [])
+        for init in finetune_cfg.get("inits", ["pretrained"])
+        for fraction in finetune_cfg.get("init_fractions", {}).get(init, fractions)
+        for seed in finetune_cfg.get("seeds", [])
+    ]
+
+
+def planned_submissions(finetune_cfg: dict[str, Any]) -> list[tuple[str, str, str, float, int]]:
+    """The runs whose test split goes to a server: the pretrained full-data runs of the server benchmarks."""
+    from rsfm.finetune.benchmarks import server_benchmarks
+
+    servers = set(server_benchmarks())
+    return [run for run in planned_runs(finetune_cfg) if run[0] in servers and run[2] == "pretrained" and run[3] == 1]
 
 
 def launch_settings(finetune_cfg: dict[str, Any], size: str) -> dict[str, Any]:
@@ -65,11 +90,12 @@ def job_config(finetune_cfg: dict[str, Any], benchmark: str, size: str) -> dict[
 
 
 def run_record(
-    settings: dict[str, Any], launch_cfg: dict[str, Any], *, encoder: str | Path, data_root: str | Path,
+    settings: dict[str, Any], launch_cfg: dict[str, Any], *, encoder: str | Path | None, data_root: str | Path,
     base_config: str | Path, run: dict[str, Any],
 ) -> dict[str, Any]:  # fmt: skip
-    """What a run's checkpoints are made from: the encoder's sha256, the base config's (with its ``_base_`` files),
-    the data's index, the settings and the number of processes (the effective batch), as ``run.json`` records it."""
+    """What a run's checkpoints are made from: the encoder's sha256 (None for a scratch run), the base config's (with
+    its ``_base_`` files), the data's index, the settings and the number of processes (the effective batch), as
+    ``run.json`` records it."""
     from rsfm.data.download import file_digest
     from rsfm.launch import launcher_tasks
 
@@ -77,7 +103,7 @@ def run_record(
     procs = gpus if gpus else int(launch_cfg.get("processes_per_node", 1))
     return {
         **run,
-        "encoder_sha256": file_digest(encoder, "sha256"),
+        "encoder_sha256": file_digest(encoder, "sha256") if encoder is not None else None,
         "base_config_sha256": tree_digest(Path(base_config).parent, [Path(base_config).name, "_base_/*.py"]),
         "data_index_sha256": tree_digest(data_root, DATA_INDEX),
         "settings": {k: v for k, v in settings.items() if k not in BOOKKEEPING},
@@ -104,13 +130,17 @@ def finetune(
     fraction: float,
     seed: int,
     *,
-    encoder: str | Path,
+    encoder: str | Path | None,
     data_root: str | Path,
+    arch: str | Path | None = None,
     out_dir: str | Path,
+    init: str = "pretrained",
     log_path: str | Path | None = None,
     resources: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Build and write ``config.py`` in ``out_dir``, train and score the run; returns its ``metrics.json``.
+    ``encoder``: the pretrained weights (None for ``init="scratch"``); ``arch``: their ``encoder.json`` (default:
+    the one beside ``encoder``, where the pretraining stage writes it).
     ``resources``: launch settings the job's scheduler owns (cpus_per_task), over the section's."""
     from rsfm.launch import launch, launcher_tasks
 
@@ -119,16 +149,22 @@ def finetune(
     gpus = int(launch_cfg.get("gpus_per_node", 0))
     procs = gpus if gpus else int(launch_cfg.get("processes_per_node", 1))
     settings = resolve_settings(finetune_cfg, benchmark, size)
+    if init == "pretrained" and encoder is None:
+        raise ConfigError(f"a pretrained fine-tuning run of {size} needs its encoder.safetensors")
+    if arch is None and encoder is None:
+        raise ConfigError(f"a {init} fine-tuning run of {size} needs the encoder's encoder.json (arch)")
+    arch = arch if arch is not None else Path(encoder).with_name("encoder.json")  # type: ignore[arg-type]
+    weights = encoder if init == "pretrained" else None
     cfg = build_config(
-        benchmark, size, fraction, seed, encoder=encoder, data_root=Path(data_root).resolve(),
-        work_dir=out_dir / "work", settings=settings, base_dir=finetune_cfg.get("configs", "config/finetune"),
-        gpus=gpus,
+        benchmark, size, fraction, seed, encoder=weights if weights is not None else arch,
+        data_root=Path(data_root).resolve(), work_dir=out_dir / "work", settings=settings,
+        base_dir=finetune_cfg.get("configs", "config/finetune"), gpus=gpus, arch=read_arch_file(arch), init=init,
     )  # fmt: skip
     log = logging.getLogger("rsfm.finetune")
     base_dir = Path(finetune_cfg.get("configs", "config/finetune"))
     record = run_record(
-        settings, launch_cfg, encoder=encoder, data_root=data_root, base_config=base_dir / f"{benchmark}.py",
-        run={"benchmark": benchmark, "size": size, "fraction": float(fraction), "seed": int(seed)},
+        settings, launch_cfg, encoder=weights, data_root=data_root, base_config=base_dir / f"{benchmark}.py",
+        run={"benchmark": benchmark, "size": size, "init": init, "fraction": float(fraction), "seed": int(seed)},
     )  # fmt: skip
     if changed := set_aside_stale_work(out_dir, record):
         log.warning("%s: %s changed since its checkpoints were written: they are kept in %s, and the run starts "
@@ -177,16 +213,17 @@ def collect(metric_files: list[str | Path], out_csv: str | Path) -> pd.DataFrame
             size = row["size"]
             if size not in params:
                 params[size] = count_params(size) / 1e6
-            rows.append({**row, "params_m": params[size]})
+            rows.append({"init": "pretrained", **row, "params_m": params[size]})  # files from before inits
     if not rows:
         raise ConfigError("no fine-tuning results to collect: finetune.sizes/benchmarks/fractions/seeds are empty")
-    table = pd.DataFrame(rows)[TIDY_COLUMNS].sort_values(["benchmark", "params_m", "fraction", "seed", "metric"])
+    table = pd.DataFrame(rows)[TIDY_COLUMNS]
+    table = table.sort_values(["benchmark", "params_m", "init", "fraction", "seed", "metric"])
     with atomic_write(out_csv) as handle:
         table.to_csv(handle, index=False)
     return table
 
 
 __all__ = [
-    "collect", "finetune", "fraction_label", "job_config", "launch_settings", "run_dir", "run_record",
-    "set_aside_stale_work", "submission",
+    "collect", "finetune", "fraction_label", "job_config", "launch_settings", "planned_runs", "planned_submissions",
+    "run_dir", "run_record", "set_aside_stale_work", "submission",
 ]  # fmt: skip

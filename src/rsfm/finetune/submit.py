@@ -1,6 +1,6 @@
 """Test-set predictions in the evaluation server's format for the benchmarks whose test labels are withheld.
 
-    python -m rsfm.finetune.submit results/finetune/dota_v2/<size>/f1_s0/config.py submission.zip
+    python -m rsfm.finetune.submit results/finetune/dota_v2/<size>/pretrained/f1_s0/config.py submission.zip
 
 Uses the run's ``submission`` section (its test dataloader) and its final checkpoint, and writes the format of the
 benchmark's server (``server`` in :mod:`rsfm.finetune.benchmarks`, written by :mod:`rsfm.finetune.export`):

@@ -1,6 +1,6 @@
 """One fine-tuning run with the toolbox's own Runner: train, validate, keep the best and last checkpoints, score.
 
-    python -m rsfm.finetune.train results/finetune/<benchmark>/<size>/f<fraction>_s<seed>/config.py [--launcher ...]
+    python -m rsfm.finetune.train results/finetune/<benchmark>/<size>/<init>/f<fraction>_s<seed>/config.py [--launcher]
 
 Run as one process, under torchrun (``--launcher pytorch``: one process per GPU, on one or several nodes) or under
 srun (``--launcher slurm``). Checkpoints and the toolbox's logs go to the config's ``work_dir`` (``work/`` beside the

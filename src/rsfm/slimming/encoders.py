@@ -25,9 +25,12 @@ An entry's optional ``sha256`` (of the file, as ``sha256sum`` prints it) is chec
 feature table records the sha256 of the weights it was made from (``weights_sha256``; ours: of
 ``encoder.safetensors``).
 
-Adding another model (DOFA, Prithvi-EO-2.0, TerraMind, ...): any checkpoint whose encoder is a timm
-``VisionTransformer`` loads this way with its ``arch``, ``in_chans``, ``img_size``, band order and normalisation in
-the config; an encoder with other layer types needs a slicing rule for those layers in :mod:`rsfm.slimming.slim`.
+- ``source: terratorch`` - paper 2's other RS foundation models (DOFA, Prithvi-EO 1.0/2.0, TerraMind), built by
+  TerraTorch's backbone registry from a local checkpoint in its authors' layout: see :mod:`rsfm.slimming.foundation`.
+
+Adding another model: any checkpoint whose encoder is a timm ``VisionTransformer`` loads as ``source: file`` with its
+``arch``, ``in_chans``, ``img_size``, band order and normalisation in the config; another TerraTorch family is one
+row of :data:`rsfm.slimming.foundation.FAMILIES`; other layer types need a slicing rule in :mod:`rsfm.slimming.slim`.
 
 Input settings of an entry (all optional): ``img_size``, ``pool`` (``mean`` or ``cls``), ``bands`` (per dataset
 layout: ``class_folders`` channel indices, ``geobench`` band names, in the order the encoder expects), ``scale``
@@ -51,6 +54,8 @@ from rsfm.errors import ConfigError, DataError
 from rsfm.slimming.features import EncoderInput
 
 PREFIXES = ("module.", "backbone.", "encoder.", "model.")
+# what shapes a TerraTorch model besides img_size (rsfm.slimming.foundation)
+TERRATORCH_SHAPE = ("family", "arch", "model_bands", "depth", "num_frames", "modality", "prefix")
 DROPPED = ("head.", "fc_norm.", "decoder", "mask_token", "projector", "predictor", "momentum")
 
 
@@ -95,6 +100,8 @@ def identity(name: str, entry: dict[str, Any], pretrain_dir: str | Path = "resul
     made: dict[str, Any] = {"weights_sha256": file_sha256(weights_file(name, entry, pretrain_dir))}
     if entry.get("source", "pretrain") == "pretrain":
         made["arch"] = json.loads((Path(pretrain_dir) / name / "encoder.json").read_text())
+    elif entry["source"] == "terratorch":
+        made |= {k: entry.get(k) for k in TERRATORCH_SHAPE} | {"img_size": int(entry.get("img_size", 224))}
     else:
         made |= {"arch": entry["arch"], "in_chans": int(entry.get("in_chans", 3)),
                  "img_size": int(entry.get("img_size", 224)), "prefix": entry.get("prefix")}  # fmt: skip
@@ -128,7 +135,10 @@ def load_pretrained(
     return model.eval(), arch
 
 
-def _state_dict(checkpoint: Any, prefix: str | None) -> dict[str, torch.Tensor]:
+def _state_dict(checkpoint: Any, prefix: str | None, strip: bool = True) -> dict[str, torch.Tensor]:
+    """The weights of a checkpoint (under ``model``, ``state_dict`` or ``teacher``), only those under ``prefix`` if
+    given; ``strip``: without a known wrapper prefix and without heads and decoders (timm layouts; a TerraTorch
+    family maps its keys itself)."""
     state = checkpoint
     for key in ("model", "state_dict", "teacher"):
         if isinstance(state, dict) and key in state and isinstance(state[key], dict):
@@ -140,9 +150,9 @@ def _state_dict(checkpoint: Any, prefix: str | None) -> dict[str, torch.Tensor]:
             if not key.startswith(prefix):
                 continue
             key = key[len(prefix) :]
-        else:
+        elif strip:
             key = next((key[len(p) :] for p in PREFIXES if key.startswith(p)), key)
-        if not key.startswith(DROPPED):
+        if not strip or not key.startswith(DROPPED):
             out[key] = value
     return out
 
@@ -183,17 +193,22 @@ def read_checkpoint(name: str, path: Path) -> Any:
         raise DataError(f"encoder {name}: cannot read {path} ({error}); re-download it") from error
 
 
-def load_file_encoder(name: str, entry: dict[str, Any]) -> nn.Module:
-    """An external encoder from a local checkpoint (see the module docstring)."""
-    import timm
-
+def _checkpoint(name: str, entry: dict[str, Any]) -> tuple[Path, Any]:
+    """The entry's checkpoint file and its contents (a missing file names its url; the sha256 is checked first)."""
     path = Path(entry["path"]).expanduser()
     if not path.is_file():
         source = entry.get("url", "the model's release page")
         raise ConfigError(f"encoder {name}: checkpoint {path} is missing. Download it from {source} and save it as "
                           f"{path.resolve()}.")  # fmt: skip
     verify_sha256(name, path, entry.get("sha256"), entry.get("url"))
-    checkpoint = read_checkpoint(name, path)
+    return path, read_checkpoint(name, path)
+
+
+def load_file_encoder(name: str, entry: dict[str, Any]) -> nn.Module:
+    """An external encoder from a local checkpoint (see the module docstring)."""
+    import timm
+
+    path, checkpoint = _checkpoint(name, entry)
     model = timm.create_model(
         entry["arch"], pretrained=False, num_classes=0, in_chans=int(entry.get("in_chans", 3)),
         img_size=int(entry.get("img_size", 224)), dynamic_img_size=True,
@@ -239,7 +254,16 @@ def load_encoder(
         if "arch" not in entry or "path" not in entry:
             raise ConfigError(f"encoder {name}: source file needs `path` and `arch` (a timm model name)")
         return load_file_encoder(name, entry), encoder_input(entry, 224)
-    raise ConfigError(f"encoder {name}: unknown source {source!r} (pretrain or file)")
+    if source == "terratorch":
+        from rsfm.slimming import foundation
+
+        missing = [k for k in ("family", "arch", "path", "model_bands") if k not in entry]
+        if missing:
+            raise ConfigError(f"encoder {name}: source terratorch needs {', '.join(missing)}")
+        foundation.family(entry, name)  # a wrong family stops before the file is read
+        path, checkpoint = _checkpoint(name, entry)
+        return foundation.load(name, entry, checkpoint, path), encoder_input(entry, 224)
+    raise ConfigError(f"encoder {name}: unknown source {source!r} (pretrain, file or terratorch)")
 
 
 __all__ = [

@@ -186,6 +186,8 @@ def load_split(prepared: str | Path, split: str, spec: EncoderInput) -> Split:
 
 
 def _pool(model: nn.Module, images: torch.Tensor, pool: str) -> torch.Tensor:
+    if hasattr(model, "pool_features"):  # a model that pools its own way (rsfm.slimming.foundation: DOFA's fc_norm)
+        return model.pool_features(images, pool)
     tokens = model.forward_features(images)
     prefix = getattr(model, "num_prefix_tokens", 1)
     return tokens[:, 0] if pool == "cls" else tokens[:, prefix:].mean(dim=1)

@@ -5,14 +5,15 @@ One width factor ``s`` for every block, no retraining:
 - attention: every head keeps ``max(1, floor(s * d_k))`` of its ``d_k`` dimensions, the same positions in Q, K and
   V (rows of the fused ``qkv`` projection) and the matching columns of the output projection; the attention scale
   becomes ``1 / sqrt`` of the new head dimension;
-- MLP: ``max(1, floor(s * d_h))`` of the ``d_h`` hidden units (rows of ``fc1``, columns of ``fc2``);
+- MLP: ``max(1, floor(s * d_h))`` of the ``d_h`` hidden units (rows of ``fc1``, columns of ``fc2``; a SwiGLU MLP,
+  TerraMind's: the same rows of its gate ``fc1_g`` and value ``fc1_x``);
 - untouched: the embedding width and residual stream, every LayerNorm, the class token, patch and position
   embeddings, and the output projections' biases.
 
 The slimmed modules are real, smaller timm modules (their ``nn.Linear`` layers hold only the kept rows and columns,
 with ``in_features``/``out_features`` to match), so the compute really falls. Works on any timm ViT built from
-``timm.layers.Attention`` and ``timm.layers.Mlp``: plain blocks and the parallel blocks of :mod:`rsfm.models.vit`
-(every branch slimmed alike).
+``timm.layers.Attention`` and ``timm.layers.Mlp`` or ``SwiGLU``: plain blocks and the parallel blocks of
+:mod:`rsfm.models.vit` (every branch slimmed alike), and the foundation models of :mod:`rsfm.slimming.foundation`.
 
 Ablations: ``selection`` keeps the ``first`` (the paper's rule), the ``last`` or ``random`` dimensions (random: drawn
 per head and per MLP from ``seed``); ``parts`` slims ``all``, only ``attn`` or only ``mlp``.
@@ -34,7 +35,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import torch
-from timm.layers import Attention, Mlp
+from timm.layers import Attention, Mlp, SwiGLU
 from torch import nn
 
 from rsfm.errors import ConfigError
@@ -42,6 +43,16 @@ from rsfm.models.slimmable import kept
 
 SELECTIONS = ("first", "last", "random")
 PARTS = ("all", "attn", "mlp")
+MLPS = (Mlp, SwiGLU)  # exact types: timm's GluMlp & co. subclass Mlp with a split fc1 this rule does not slice
+
+
+def _is_mlp(module: nn.Module) -> bool:
+    return type(module) in MLPS
+
+
+def _mlp_in(mlp: nn.Module) -> list[nn.Linear]:
+    """The layers whose rows are the MLP's hidden units (SwiGLU: the gate and the value, the same units of both)."""
+    return [mlp.fc1_g, mlp.fc1_x] if isinstance(mlp, SwiGLU) else [mlp.fc1]
 
 
 def choose(n: int, k: int, selection: str, generator: torch.Generator | None = None) -> torch.Tensor:
@@ -78,10 +89,10 @@ def _attention_cut(attn: Attention, s: float, selection: str, generator: torch.G
     return _Cut(attn, k, rows, cols)
 
 
-def _mlp_cut(mlp: Mlp, s: float, selection: str, generator: torch.Generator | None) -> _Cut:
+def _mlp_cut(mlp: nn.Module, s: float, selection: str, generator: torch.Generator | None) -> _Cut:
     if not isinstance(mlp.norm, nn.Identity):
         raise ConfigError("slimming an MLP with a hidden-layer norm is not supported")
-    hidden = mlp.fc1.out_features
+    hidden = _mlp_in(mlp)[0].out_features
     units = choose(hidden, kept(hidden, s), selection, generator)
     return _Cut(mlp, len(units), units, units)
 
@@ -100,11 +111,12 @@ def _apply(cut: _Cut) -> list[tuple[nn.Module, str, object]]:
         setattr(module, name, value)
 
     module = cut.module
-    first, second = (module.qkv, module.proj) if isinstance(module, Attention) else (module.fc1, module.fc2)
-    put(first, "weight", _param(first.weight, cut.rows, 0, first.weight))
-    if first.bias is not None:
-        put(first, "bias", _param(first.bias, cut.rows, 0, first.bias))
-    put(first, "out_features", len(cut.rows))
+    firsts, second = ([module.qkv], module.proj) if isinstance(module, Attention) else (_mlp_in(module), module.fc2)
+    for first in firsts:
+        put(first, "weight", _param(first.weight, cut.rows, 0, first.weight))
+        if first.bias is not None:
+            put(first, "bias", _param(first.bias, cut.rows, 0, first.bias))
+        put(first, "out_features", len(cut.rows))
     put(second, "weight", _param(second.weight, cut.cols, 1, second.weight))  # its bias stays whole
     put(second, "in_features", len(cut.cols))
     if isinstance(module, Attention):
@@ -120,7 +132,7 @@ def _check(model: nn.Module, s: float, selection: str, parts: str) -> None:
     if selection not in SELECTIONS:
         raise ConfigError(f"unknown selection {selection!r}; choose one of {', '.join(SELECTIONS)}")
     kept(1, s)  # validates s
-    if not any(isinstance(m, Attention) or type(m) is Mlp for m in model.modules()):
+    if not any(isinstance(m, Attention) or _is_mlp(m) for m in model.modules()):
         raise ConfigError(
             f"{type(model).__name__} has no timm Attention or Mlp modules to slim (supported: timm ViTs, incl. "
             "parallel blocks)"
@@ -136,9 +148,10 @@ def _plan(model: nn.Module, s: float, selection: str, parts: str, seed: int) -> 
         for child in parent.children():
             if isinstance(child, Attention) and parts in ("all", "attn"):
                 cuts.append(_attention_cut(child, s, selection, generator))
-            elif type(child) is Mlp and parts in ("all", "mlp"):
+            elif _is_mlp(child) and parts in ("all", "mlp"):
                 cuts.append(_mlp_cut(child, s, selection, generator))
-    full = [cut.module.head_dim if isinstance(cut.module, Attention) else cut.module.fc1.out_features for cut in cuts]
+    full = [cut.module.head_dim if isinstance(cut.module, Attention) else _mlp_in(cut.module)[0].out_features
+            for cut in cuts]  # fmt: skip
     return [cut for cut, n in zip(cuts, full, strict=True) if cut.k < n]
 
 
@@ -165,11 +178,11 @@ def slim_attention(attn: Attention, s: float, selection: str = "first", generato
     return slim
 
 
-def slim_mlp(mlp: Mlp, s: float, selection: str = "first", generator: torch.Generator | None = None) -> Mlp:
-    """A copy of ``mlp`` keeping ``kept(hidden, s)`` hidden units."""
+def slim_mlp(mlp: nn.Module, s: float, selection: str = "first", generator: torch.Generator | None = None):
+    """A copy of ``mlp`` (timm ``Mlp`` or ``SwiGLU``) keeping ``kept(hidden, s)`` hidden units."""
     slim = shared_copy(mlp)
     cut = _mlp_cut(slim, s, selection, generator)
-    if cut.k < mlp.fc1.out_features:
+    if cut.k < _mlp_in(mlp)[0].out_features:
         _apply(cut)
     return slim
 
@@ -232,8 +245,8 @@ def width_report(model: nn.Module) -> dict[str, int]:
     for module in model.modules():
         if isinstance(module, Attention) and "head_dim" not in report:
             report["head_dim"] = module.head_dim
-        if type(module) is Mlp and "mlp_hidden" not in report:
-            report["mlp_hidden"] = module.fc1.out_features
+        if _is_mlp(module) and "mlp_hidden" not in report:
+            report["mlp_hidden"] = _mlp_in(module)[0].out_features
     return report
 
 
