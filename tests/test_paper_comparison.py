@@ -239,3 +239,21 @@ def test_the_report_opens_with_the_comparison():
     assert {"Data", "Pretraining", "Fine-tuning", "Slimming"} <= others
     assert all(ours.casefold() < other.casefold() for other in others)
     assert rules.count("category=COMPARISON_CATEGORY") == 2  # the csv and the markdown
+
+
+def test_finetune_figures_draw_scratch_runs_beside_the_pretrained_ones_never_averaged_in(tmp_path, kept_figures):
+    rows = []
+    for size in ("vit_tiny12x1", "vit_tiny12x4"):
+        for fraction in (0.5, 1.0):
+            rows += finetune_rows("dior_r", size, "dota/mAP", [40.0], fraction=fraction)
+        rows += [{**row, "init": "scratch"} for row in finetune_rows("dior_r", size, "dota/mAP", [4.0])]
+    pd.DataFrame(rows).to_csv(tmp_path / "metrics.csv", index=False)
+    finetune_plots.metric_vs_size(tmp_path / "metrics.csv", tmp_path / "size.png")
+    finetune_plots.metric_vs_fraction(tmp_path / "metrics.csv", tmp_path / "fraction.png")
+    size_ax, fraction_ax = (fig.axes[0] for fig in kept_figures)
+    for ax in (size_ax, fraction_ax):
+        assert finetune_plots.SCRATCH_LABEL in legend_labels(ax)
+    ours, scratch = (line for line in size_ax.get_lines() if line.get_label() in ("ours", finetune_plots.SCRATCH_LABEL))
+    assert set(ours.get_ydata()) == {40.0} and set(scratch.get_ydata()) == {4.0}  # two lines, no mean of both
+    hollow = [c for c in fraction_ax.collections if len(c.get_offsets()) == 2 and c.get_offsets()[:, 1].max() == 4.0]
+    assert hollow and (hollow[0].get_offsets()[:, 0] == 100.0).all()

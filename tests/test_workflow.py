@@ -83,7 +83,7 @@ def test_paper_plans_download_verify_extract_convert_tile_for_every_dataset(tmp_
     assert fractions == {"0.01", "0.05", "0.1", "0.25", "0.5", "1"}
     g_runs = [res for wc, res in runs if "size=vit_g12x4" in wc]
     assert all("nodes=2" in res and "tasks=2" in res for res in g_runs)
-    assert jobs["slim_features"] == (4 + 3 + 3) * 4  # our 4 sizes, 3 B12x1 runs, 3 external encoders x 4 tasks
+    assert jobs["slim_features"] == (4 + 3 + 7) * 4  # our 4 sizes, 3 B12x1 runs, 7 external encoders x 4 tasks
     assert jobs["paper_comparison"] == 1
 
 

@@ -71,6 +71,16 @@ def _paper_marks(ax, numbers: list[PaperNumber], x: list[float], others: list[Pa
     return f"\npaper {others[0].model}: " + ", ".join(f"{n.metric} {n.value:g}" for n in others)
 
 
+SCRATCH_LABEL = "ours, from scratch (init: scratch)"
+
+
+def _by_init(table: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(pretrained rows, rows of randomly initialised encoders): the figures draw the second as a baseline, never
+    averaged into the first. Tables from before the init column hold pretrained runs only."""
+    init = table["init"].fillna("pretrained") if "init" in table else pd.Series("pretrained", index=table.index)
+    return table[init == "pretrained"].copy(), table[init == "scratch"].copy()
+
+
 def _save(fig, figure: str | Path) -> None:
     import matplotlib.pyplot as plt
 
@@ -84,7 +94,7 @@ def metric_vs_size(table_csv: str | Path, figure: str | Path) -> None:
     """Headline metric against encoder parameters (log scale) at the largest training fraction of each benchmark."""
     import seaborn as sns
 
-    table = headline(pd.read_csv(table_csv))
+    table, scratch = _by_init(headline(pd.read_csv(table_csv)))
     benchmarks = sorted(table["benchmark"].unique())
     fig, axes = _panels(benchmarks)
     for ax, benchmark in zip(axes, benchmarks, strict=False):
@@ -92,6 +102,10 @@ def metric_vs_size(table_csv: str | Path, figure: str | Path) -> None:
         rows = rows[rows["fraction"] == rows["fraction"].max()]
         sns.lineplot(data=rows, x="params_m", y="value", marker="o", errorbar="sd", err_style="bars", ax=ax, color="C0",
                      label="ours")  # fmt: skip
+        baseline = scratch[(scratch["benchmark"] == benchmark) & (scratch["fraction"] == rows["fraction"].max())]
+        if len(baseline):
+            sns.lineplot(data=baseline, x="params_m", y="value", marker="s", errorbar="sd", err_style="bars", ax=ax,
+                         color="C3", linestyle="--", label=SCRATCH_LABEL)  # fmt: skip
         for size, group in rows.groupby("size"):
             ax.annotate(size, (group["params_m"].iloc[0], group["value"].mean()), fontsize=6,
                         xytext=(3, 3), textcoords="offset points")  # fmt: skip
@@ -108,8 +122,9 @@ def metric_vs_fraction(table_csv: str | Path, figure: str | Path) -> None:
     """Headline metric against the share of training data (log scale), one line per encoder size."""
     import seaborn as sns
 
-    table = headline(pd.read_csv(table_csv))
+    table, scratch = _by_init(headline(pd.read_csv(table_csv)))
     table["fraction_pct"] = 100 * table["fraction"]
+    scratch = scratch.assign(fraction_pct=100 * scratch["fraction"])
     benchmarks = sorted(table["benchmark"].unique())
     sizes = list(table.sort_values("params_m")["size"].unique())
     fig, axes = _panels(benchmarks)
@@ -119,6 +134,11 @@ def metric_vs_fraction(table_csv: str | Path, figure: str | Path) -> None:
             data=rows, x="fraction_pct", y="value", hue="size", hue_order=sizes, marker="o", errorbar="sd",
             err_style="bars", ax=ax, legend=index == 0,
         )  # fmt: skip
+        baseline = scratch[scratch["benchmark"] == benchmark]
+        if len(baseline):  # one hollow square per size: the same runs from a random encoder
+            sns.scatterplot(data=baseline, x="fraction_pct", y="value", hue="size", hue_order=sizes, marker="s",
+                            facecolor="none", ax=ax, legend=False)  # fmt: skip
+            ax.scatter([], [], marker="s", facecolor="none", edgecolor="0.3", label=SCRATCH_LABEL)
         drawn, others = _paper_scores(benchmark)
         drawn = [n for n in drawn if n.fraction is not None]
         at = [100 * n.fraction for n in drawn]
