@@ -5,8 +5,9 @@ A run is (benchmark, encoder size, training fraction, seed). Its config starts f
 
 - the encoder: ``arch``, ``patch_size`` and the exported ``encoder.safetensors`` of the pretraining stage, read from
   the ``encoder.json`` beside it, and the widths of the neck and heads that follow from the encoder's width;
-- the input size: every ``scale``/``crop_size`` of the pipelines and the preprocessor's size are multiplied by
-  ``img_size / base img_size`` (so a base config at 1024 runs at 256 for the CPU default, with the same recipe);
+- the input size: every ``scale``/``crop_size``/``scale_factor`` of the pipelines, the preprocessor's size and the
+  sliding window of ``model.test_cfg`` are multiplied by ``img_size / base img_size`` (so a base config at 1024 runs
+  at 256 for the CPU default, with the same recipe);
 - the schedule: iterations, validation interval (also the checkpoint interval), warm-up, lr, weight decay, layer-wise
   lr decay, drop path, batch size, loader workers, bf16 autocast on GPUs;
 - the data: ``data_root`` of every dataset, and the training set wrapped in :class:`FractionSubset` (fraction, seed);
@@ -120,16 +121,22 @@ def _set_data_root(cfg: Any, data_root: str) -> None:
 
 
 def _rescale_inputs(cfg: Any, factor: float) -> None:
-    """Multiply every pipeline scale / crop size and the preprocessor's fixed size by ``factor``."""
+    """Multiply every pipeline scale / crop size / scale factor, the preprocessor's fixed size and the sliding window
+    of slide inference by ``factor``."""
     loaders = [cfg.get(k) for k in ("train_dataloader", "val_dataloader", "test_dataloader", "submission")]
     for node in _walk(loaders):
         if "type" in node:
             for key in _SCALE_KEYS:
                 if key in node:
                     node[key] = _scaled(node[key], factor)
+            if node.get("scale_factor") is not None:  # a ratio, not pixels: not rounded
+                node["scale_factor"] = node["scale_factor"] * factor
     preprocessor = cfg.model.get("data_preprocessor", {})
     if preprocessor.get("size") is not None:
         preprocessor["size"] = _scaled(preprocessor["size"], factor)
+    test_cfg = cfg.model.get("test_cfg") or {}
+    if test_cfg.get("mode") == "slide":
+        test_cfg.update(crop_size=_scaled(test_cfg["crop_size"], factor), stride=_scaled(test_cfg["stride"], factor))
 
 
 def build_config(
