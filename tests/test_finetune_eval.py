@@ -27,7 +27,7 @@ from rsfm.finetune.export import (
     read_task1,
 )
 from rsfm.finetune.scores import RotatedAPMetric, RSSegMetric, segmentation_scores
-from rsfm.finetune.subset import FractionSubset
+from rsfm.finetune.subset import FractionSubset, subset_size
 from rsfm.io import read_image
 
 POTSDAM_CLASSES = potsdam.CLASSES
@@ -498,7 +498,7 @@ def _read_scene_labels(path: Path) -> tuple[np.ndarray, list[str], np.ndarray]:
 
 @pytest.fixture(scope="module")
 def multiscale_val(tmp_path_factory) -> Path:
-    """Two synthetic DOTA v2.0 val scenes through the data stage, split at rates 0.5 and 1.0 (gap 200)."""
+    """Synthetic DOTA v2.0 scenes (one train, two val) through the data stage, split at rates 0.5 and 1.0."""
     from rsfm.config import validate_config
     from rsfm.data import pipeline
 
@@ -506,7 +506,7 @@ def multiscale_val(tmp_path_factory) -> Path:
 
     root = tmp_path_factory.mktemp("multiscale")
     cfg = {"source": "synthetic", "synthetic": {"splits": {"train": 1, "val": 2}, "scene_size": 2000, "seed": 5},
-           "tiling": {"size": 1024, "gap": 200, "rates": [0.5, 1.0], "splits": ["val"]}}  # fmt: skip
+           "tiling": {"size": 1024, "gap": 200, "rates": [0.5, 1.0], "splits": ["train", "val"]}}  # fmt: skip
     config = {"data": {"root": "data", "datasets": {"dota_v2": cfg}}}
     cfg = validate_config(config, REPO / "workflow/schemas/config.schema.yaml")["data"]["datasets"]["dota_v2"]
     pipeline.synthesize("dota_v2", cfg, root / "raw")
@@ -726,3 +726,30 @@ def test_loveda_submission_label_conventions(tmp_path):
     (tmp_path / "pred/4191.png").unlink()
     with pytest.raises(ValueError, match="no prediction PNGs"):
         package_loveda_submission(tmp_path / "pred", tmp_path / "x.zip")
+
+
+def test_train_splits_concatenate_under_one_fraction(multiscale_val, tmp_path):
+    """train_splits [train, val]: one FractionSubset over the windows of both splits (a fraction of trainval)."""
+    from mmrotate.utils import register_all_modules
+
+    from rsfm.finetune.configs import build_config
+
+    from .conftest import REPO
+
+    tiles = multiscale_val / "tiles"
+    register_all_modules(init_default_scope=False)
+
+    def built(fraction, splits):
+        cfg = build_config(
+            "dota_v2", "vit_tiny12x4", fraction, 0, encoder="encoder.safetensors", data_root=tiles,
+            work_dir=tmp_path, settings={"train_splits": splits}, base_dir=REPO / "config/finetune",
+            arch={"model": "vit_tiny12x4", "patch_size": 8},
+        )  # fmt: skip
+        with DefaultScope.overwrite_default_scope("mmrotate"):
+            return DATASETS.build(cfg.train_dataloader.dataset)
+
+    train, val, both = built(1.0, ["train"]), built(1.0, ["val"]), built(1.0, ["train", "val"])
+    assert len(both) == len(train) + len(val) and len(train) > 0 and len(val) > 0
+    paths = {Path(both.get_data_info(i)["img_path"]).parent.parent.name for i in range(len(both))}
+    assert paths == {"train", "val"}
+    assert len(built(0.5, ["train", "val"])) == subset_size(len(both), 0.5)
