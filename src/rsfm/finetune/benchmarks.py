@@ -73,4 +73,7 @@ def headline(table: pd.DataFrame) -> pd.DataFrame:
     return table[wanted].copy()
 
 
-__all__ = ["BENCHMARKS", "SPLIT_LAYOUT", "DIOR_R", "DOTA_V2", "LOVEDA", "POTSDAM", "Benchmark", "headline", "server_benchmarks"]
+__all__ = [
+    "BENCHMARKS", "DIOR_R", "DOTA_V2", "LOVEDA", "POTSDAM", "SPLIT_LAYOUT", "Benchmark", "headline",
+    "server_benchmarks",
+]  # fmt: skip

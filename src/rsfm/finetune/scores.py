@@ -255,7 +255,7 @@ class RotatedAPMetric(RateAwareDOTAMetric):
 
 def scene_ground_truth(label_file: str | os.PathLike[str], classes: Sequence[str], ignore_difficult: bool) -> dict:
     """A scene's DOTA label file as ``eval_rbbox_map`` ground truth (le90 rboxes); difficult objects (flag >= 1) go
-    to the ignored boxes when ``ignore_difficult``, as the DOTA devkit's Task1 evaluation (and its server) treats them."""
+    to the ignored boxes when ``ignore_difficult``, as the devkit's Task1 evaluation (and the server) treat them."""
     from mmrotate.structures.bbox import RotatedBoxes, qbox2rbox
 
     from rsfm.data.annotations import read_dota_label
