@@ -352,3 +352,22 @@ def test_potsdam_scores_every_labelled_test_pixel_once(encoder, tmp_path):
     )
     assert 0 < labelled < tile_side**2 * len(dataset)  # eroded boundaries are ignored
     assert int(np.sum(metric.results)) == labelled
+
+
+def test_a_split_trained_on_is_reported_as_seen(encoder, tmp_path):
+    """train_splits [train, val]: the training set reads both splits, and DOTA's val score is labelled val_seen."""
+    from rsfm.finetune.train import _split_of, training_splits
+
+    def config(settings):
+        return build_config(
+            "dota_v2", "vit_tiny12x4", 1.0, 0, encoder=encoder, data_root=tmp_path, work_dir=tmp_path,
+            settings=settings, base_dir=BASES,
+        )  # fmt: skip
+
+    plain, trainval = config({}), config({"train_splits": ["train", "val"]})
+    assert training_splits(plain) == ["train"] and training_splits(trainval) == ["train", "val"]
+    assert _split_of(trainval.test_dataloader) == "val"  # so run() writes the rows as split val_seen
+    assert trainval.val_dataloader == plain.val_dataloader  # validation itself unchanged: merged val scenes
+    assert resolve_settings({"per_benchmark": {"dota_v2": {"train_splits": ["train", "val"]}}}, "dota_v2", "x")[
+        "train_splits"
+    ] == ["train", "val"]

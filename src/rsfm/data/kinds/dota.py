@@ -82,6 +82,7 @@ def dota_layout_from_extracted(
 # --- windows: the tile step of both rotated-box kinds ---------------------------------------------------------------
 
 SCORED_SPLITS = ("val", "test")  # every window kept, and the scenes' labels beside them
+WINDOW_LAYOUT = 2  # 2: scored splits keep every window and <split>/scenes/ (Kind.layout)
 
 
 def tile_windows(
@@ -138,4 +139,7 @@ def _merge_split_counts(tmp: Path, splits: list[str]) -> None:
         pd.DataFrame(rows, columns=["split", "class", "count", "unit"]).to_csv(handle, index=False)
 
 
-KIND = Kind(name="dota", synthesize=_synthesize, convert=_convert, tile=tile_windows, samples=rotated_samples)
+KIND = Kind(
+    name="dota", synthesize=_synthesize, convert=_convert, tile=tile_windows, samples=rotated_samples,
+    layout=WINDOW_LAYOUT,
+)  # fmt: skip

@@ -280,4 +280,5 @@ def _check_settings(key: str, settings: Mapping[str, Any]) -> Iterator[str]:
 KIND = Kind(
     name="potsdam", synthesize=_synthesize, convert=_convert, tile=_tile, check_settings=_check_settings,
     samples=partial(segmentation_samples, palette=np.array(PALETTE, dtype=np.uint8)),
+    layout=2,  # 2: the scored splits written as whole tiles
 )  # fmt: skip
