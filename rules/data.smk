@@ -1,5 +1,6 @@
 # Data stage: download -> verify -> extract (official releases) or synthesize (embedded default) -> convert -> tile.
 # Logic lives in rsfm.data.pipeline; the scripts only unpack Snakemake's objects.
+from rsfm.data.kinds import kind_of
 from rsfm.data.registry import release_settings
 
 
@@ -133,6 +134,8 @@ rule tile:
         **job_resources(),
     params:
         dataset_cfg=dataset_config,
+        # the version of the layout the kind's tiler writes: a new one rebuilds tiles made by older code
+        layout=lambda wc: kind_of(wc.dataset).layout,
     script:
         "../scripts/tile.py"
 

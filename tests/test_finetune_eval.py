@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import ClassVar
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 from mmengine.dataset import BaseDataset, DefaultSampler, InfiniteSampler
@@ -26,7 +27,7 @@ from rsfm.finetune.export import (
     read_task1,
 )
 from rsfm.finetune.scores import RotatedAPMetric, RSSegMetric, segmentation_scores
-from rsfm.finetune.subset import FractionSubset
+from rsfm.finetune.subset import FractionSubset, subset_size
 from rsfm.io import read_image
 
 POTSDAM_CLASSES = potsdam.CLASSES
@@ -483,6 +484,123 @@ def test_dota_patch_merge_with_rescaled_windows(tmp_path):
     assert sum(len(m) == 1 for m in _matches(objects, plain, scale=0.5)) >= 40
 
 
+def _read_scene_labels(path: Path) -> tuple[np.ndarray, list[str], np.ndarray]:
+    """A DOTA labelTxt read here, apart from the package's reader: (n, 8) corners, class names, difficult flags."""
+    polys, names, difficult = [], [], []
+    for line in path.read_text().splitlines():
+        fields = line.split()
+        if len(fields) >= 9 and not line.startswith(("imagesource", "gsd")):
+            polys.append([float(v) for v in fields[:8]])
+            names.append(fields[8])
+            difficult.append(int(fields[9]) if len(fields) > 9 else 0)
+    return np.array(polys, dtype=np.float32).reshape(-1, 8), names, np.array(difficult, dtype=bool)
+
+
+@pytest.fixture(scope="module")
+def multiscale_val(tmp_path_factory) -> Path:
+    """Synthetic DOTA v2.0 scenes (one train, two val) through the data stage, split at rates 0.5 and 1.0."""
+    from rsfm.config import validate_config
+    from rsfm.data import pipeline
+
+    from .conftest import REPO
+
+    root = tmp_path_factory.mktemp("multiscale")
+    cfg = {"source": "synthetic", "synthetic": {"splits": {"train": 1, "val": 2}, "scene_size": 2000, "seed": 5},
+           "tiling": {"size": 1024, "gap": 200, "rates": [0.5, 1.0], "splits": ["train", "val"]}}  # fmt: skip
+    config = {"data": {"root": "data", "datasets": {"dota_v2": cfg}}}
+    cfg = validate_config(config, REPO / "workflow/schemas/config.schema.yaml")["data"]["datasets"]["dota_v2"]
+    pipeline.synthesize("dota_v2", cfg, root / "raw")
+    pipeline.convert("dota_v2", cfg, root / "raw", root / "prepared", workers=1)
+    pipeline.tile("dota_v2", cfg, root / "prepared", root / "tiles", workers=1)
+    return root
+
+
+def _noisy_window_detections(tiles: Path, rng: np.random.Generator) -> list[dict]:
+    """Per val window, a detector's output made from the window's own labels: most objects (pieces too) found with a
+    jittered centre, some missed or given another class, one false alarm per window; scores on 0.01 steps, as the
+    Task1 files keep them, so both evaluation paths see the same scores."""
+    from rsfm.data.annotations import read_dota_label
+
+    samples = []
+    for label_file in sorted((tiles / "val/annfiles").glob("*.txt")):
+        objects = [obj for obj in read_dota_label(label_file).objects if rng.random() > 0.15]
+        polys = np.stack([obj.poly for obj in objects]) if objects else np.zeros((0, 4, 2))
+        boxes = _le90(polys)
+        boxes[:, :2] += torch.from_numpy(rng.normal(0, 1.5, (len(objects), 2)).astype(np.float32))
+        labels = [DOTA_V2_CLASSES.index(obj.name) for obj in objects]
+        labels = [int(rng.integers(len(DOTA_V2_CLASSES))) if rng.random() < 0.1 else label for label in labels]
+        alarm = torch.tensor([[*rng.uniform(100, 900, 2), 60.0, 30.0, rng.uniform(-1.5, 1.5)]], dtype=torch.float32)
+        samples.append({
+            "img_id": label_file.stem, "gt_instances": {}, "ignored_instances": {},
+            "pred_instances": {
+                "bboxes": torch.cat([boxes, alarm]),
+                "scores": torch.from_numpy(rng.integers(5, 100, len(objects) + 1) / 100).float(),
+                "labels": torch.tensor([*labels, int(rng.integers(len(DOTA_V2_CLASSES)))], dtype=torch.long),
+            },
+        })  # fmt: skip
+    return samples
+
+
+def test_merged_scene_map_equals_the_server_style_evaluation_of_the_submission(multiscale_val, tmp_path):
+    """SceneAPMetric's mAP on windows of two scales equals scoring the Task1 submission written from the same windows
+    (mmrotate's merge and writer, read back from the files) against the scenes' labelTxt read by this file's own
+    reader, with the same matcher (eval_rbbox_map) on both routes."""
+    from mmrotate.evaluation import eval_rbbox_map
+    from mmrotate.registry import METRICS
+
+    from rsfm.finetune.scores import SceneAPMetric, matching_in_process
+
+    tiles = multiscale_val / "tiles"
+    index = pd.read_csv(tiles / "val/index.csv")
+    assert set(index["rate"]) == {0.5, 1.0} and index["image"].str.contains("__0.5__").any()
+    assert sorted(p.name for p in (tiles / "val/scenes").iterdir()) == sorted(
+        p.name for p in (multiscale_val / "prepared/val/labelTxt").iterdir()
+    )
+    samples = _noisy_window_detections(tiles, np.random.default_rng(0))
+
+    scene_metric = METRICS.build(dict(type="SceneAPMetric", data_root=str(tiles), scene_labels="val/scenes/", nproc=1))
+    assert isinstance(scene_metric, SceneAPMetric)
+    scene_metric.dataset_meta = {"classes": DOTA_V2_CLASSES}
+    scene_metric.process({}, samples)
+    ours = scene_metric.evaluate(len(samples))
+
+    _run_merge(dota_submission_evaluator(tmp_path / "Task1"), samples)
+    submitted = read_task1(tmp_path / "Task1" / "Task1.zip")  # the upload itself
+    dets, gts = [], []
+    for label_file in sorted((multiscale_val / "prepared/val/labelTxt").glob("*.txt")):
+        polys, names, difficult = _read_scene_labels(label_file)
+        boxes = _le90(polys).numpy().reshape(-1, 5)  # as the model's boxes: the same IoU on both routes
+        labels = np.array([DOTA_V2_CLASSES.index(name) for name in names], dtype=np.int64)
+        gts.append({"bboxes": boxes[~difficult], "labels": labels[~difficult], "bboxes_ignore": boxes[difficult],
+                    "labels_ignore": labels[difficult]})  # fmt: skip
+        found = submitted.get(label_file.stem, [])
+        per_class = []
+        for name in DOTA_V2_CLASSES:
+            mine = [(score, coords) for cls, score, coords in found if cls == name]
+            corners = np.array([coords for _, coords in mine], dtype=np.float32).reshape(-1, 8)
+            scores = np.array([score for score, _ in mine], dtype=np.float32).reshape(-1, 1)
+            per_class.append(np.hstack([_le90(corners).numpy().reshape(-1, 5), scores]))
+        dets.append(per_class)
+    with matching_in_process():
+        server, _ = eval_rbbox_map(dets, gts, iou_thr=0.5, use_07_metric=True, box_type="rbox",
+                                   dataset=DOTA_V2_CLASSES, nproc=1)  # fmt: skip
+    assert 20 < ours["dota/mAP"] < 95  # misses, confusions and false alarms: neither trivial nor perfect
+    assert ours["dota/mAP"] == pytest.approx(100 * server, abs=0.01)
+
+    # per window (cut pieces as objects, an object once per window showing it) the same detections score otherwise
+    window_metric = RotatedAPMetric(nproc=1)
+    window_metric.dataset_meta = {"classes": DOTA_V2_CLASSES}
+    from rsfm.data.annotations import read_dota_label
+
+    for sample in samples:
+        objects = read_dota_label(tiles / "val/annfiles" / f"{sample['img_id']}.txt").objects
+        polys = np.stack([obj.poly for obj in objects]) if objects else np.zeros((0, 4, 2))
+        gt = {"bboxes": _le90(polys), "labels": torch.tensor([DOTA_V2_CLASSES.index(o.name) for o in objects])}
+        empty = {"bboxes": torch.zeros(0, 5), "labels": torch.zeros(0, dtype=torch.long)}
+        window_metric.process({}, [{**sample, "gt_instances": gt, "ignored_instances": empty}])
+    assert window_metric.evaluate(len(samples))["dota/mAP"] != ours["dota/mAP"]
+
+
 def test_dota_submission_refuses_existing_prefix_and_bad_names(tmp_path):
     from mmrotate.registry import METRICS
 
@@ -608,3 +726,30 @@ def test_loveda_submission_label_conventions(tmp_path):
     (tmp_path / "pred/4191.png").unlink()
     with pytest.raises(ValueError, match="no prediction PNGs"):
         package_loveda_submission(tmp_path / "pred", tmp_path / "x.zip")
+
+
+def test_train_splits_concatenate_under_one_fraction(multiscale_val, tmp_path):
+    """train_splits [train, val]: one FractionSubset over the windows of both splits (a fraction of trainval)."""
+    from mmrotate.utils import register_all_modules
+
+    from rsfm.finetune.configs import build_config
+
+    from .conftest import REPO
+
+    tiles = multiscale_val / "tiles"
+    register_all_modules(init_default_scope=False)
+
+    def built(fraction, splits):
+        cfg = build_config(
+            "dota_v2", "vit_tiny12x4", fraction, 0, encoder="encoder.safetensors", data_root=tiles,
+            work_dir=tmp_path, settings={"train_splits": splits}, base_dir=REPO / "config/finetune",
+            arch={"model": "vit_tiny12x4", "patch_size": 8},
+        )  # fmt: skip
+        with DefaultScope.overwrite_default_scope("mmrotate"):
+            return DATASETS.build(cfg.train_dataloader.dataset)
+
+    train, val, both = built(1.0, ["train"]), built(1.0, ["val"]), built(1.0, ["train", "val"])
+    assert len(both) == len(train) + len(val) and len(train) > 0 and len(val) > 0
+    paths = {Path(both.get_data_info(i)["img_path"]).parent.parent.name for i in range(len(both))}
+    assert paths == {"train", "val"}
+    assert len(built(0.5, ["train", "val"])) == subset_size(len(both), 0.5)

@@ -351,3 +351,71 @@ def test_table_and_figures_from_tidy_rows(tmp_path):
         draw(tmp_path / "metrics.csv", tmp_path / name)
         assert (tmp_path / name).stat().st_size > 10_000
     assert fraction_label(1.0) == "1" and fraction_label(0.05) == "0.05"
+
+
+# ---------------------------------------------------------------------------------------------------- protocols
+def test_potsdam_scores_every_labelled_test_pixel_once(encoder, tmp_path):
+    """The default's Potsdam test tile, whole, through the generated config's test loader and the real UperNet's slide
+    inference: the summed confusion matrix counts each labelled pixel of the test tiles once (255 left out)."""
+    import torch
+    from mmengine.dataset import pseudo_collate
+    from mmseg.registry import DATASETS, METRICS, MODELS
+    from mmseg.utils import register_all_modules
+
+    import rsfm.finetune.backbone
+    import rsfm.finetune.scores  # noqa: F401 (registers ParallelViTDet and RSSegMetric)
+    from rsfm.data import pipeline
+
+    cfg_data = validate_config(DEFAULT, REPO / "workflow/schemas/config.schema.yaml")["data"]["datasets"]["potsdam"]
+    raw, prepared, tiles = tmp_path / "raw", tmp_path / "prepared", tmp_path / "tiles"
+    pipeline.synthesize("potsdam", cfg_data, raw)
+    pipeline.convert("potsdam", cfg_data, raw, prepared, workers=1)
+    pipeline.tile("potsdam", cfg_data, prepared, tiles, workers=1)
+    cfg = build_config(
+        "potsdam", "vit_tiny12x4", 1.0, 0, encoder=encoder, data_root=tiles, work_dir=tmp_path / "work",
+        settings=default_settings("potsdam"), base_dir=BASES,
+    )  # fmt: skip
+    assert cfg.model.test_cfg == {"mode": "slide", "crop_size": (128, 128), "stride": (85, 85)}  # 512/341 x 0.25
+    register_all_modules(init_default_scope=True)
+    dataset = DATASETS.build(cfg.test_dataloader.dataset)
+    tile_side = cfg_data["synthetic"]["tile_size"]
+    assert len(dataset) == len(cfg_data["splits"]["test"])  # whole tiles, not crops
+    model = MODELS.build(cfg.model).eval()
+    metric = METRICS.build(cfg.test_evaluator)
+    metric.dataset_meta = dataset.metainfo
+    with torch.no_grad():
+        for i in range(len(dataset)):
+            outputs = model.test_step(pseudo_collate([dataset[i]]))
+            assert outputs[0].pred_sem_seg.data.shape[-2:] == (tile_side, tile_side)
+            metric.process({}, [out.to_dict() for out in outputs])
+    # the labelled pixels of the test tiles, from the release's label rasters (not from the tiler's counts)
+    from rsfm.data.kinds.base import image_root
+    from rsfm.data.kinds.potsdam import IGNORE_INDEX, colour_to_index
+    from rsfm.io import read_image
+
+    listed = pd.read_csv(prepared / "tiles.csv")
+    labelled = sum(
+        int((colour_to_index(read_image(image_root(prepared) / row.label)) != IGNORE_INDEX).sum())
+        for row in listed[listed["split"] == "test"].itertuples()
+    )
+    assert 0 < labelled < tile_side**2 * len(dataset)  # eroded boundaries are ignored
+    assert int(np.sum(metric.results)) == labelled
+
+
+def test_a_split_trained_on_is_reported_as_seen(encoder, tmp_path):
+    """train_splits [train, val]: the training set reads both splits, and DOTA's val score is labelled val_seen."""
+    from rsfm.finetune.train import _split_of, training_splits
+
+    def config(settings):
+        return build_config(
+            "dota_v2", "vit_tiny12x4", 1.0, 0, encoder=encoder, data_root=tmp_path, work_dir=tmp_path,
+            settings=settings, base_dir=BASES,
+        )  # fmt: skip
+
+    plain, trainval = config({}), config({"train_splits": ["train", "val"]})
+    assert training_splits(plain) == ["train"] and training_splits(trainval) == ["train", "val"]
+    assert _split_of(trainval.test_dataloader) == "val"  # so run() writes the rows as split val_seen
+    assert trainval.val_dataloader == plain.val_dataloader  # validation itself unchanged: merged val scenes
+    assert resolve_settings({"per_benchmark": {"dota_v2": {"train_splits": ["train", "val"]}}}, "dota_v2", "x")[
+        "train_splits"
+    ] == ["train", "val"]

@@ -64,6 +64,14 @@ def tiny_mae(**kwargs):
     return MaskedAutoencoder(encoder, decoder_dim=32, decoder_depth=2, decoder_heads=4, **kwargs)
 
 
+def test_every_layernorm_uses_the_reference_eps():
+    # He et al.'s MAE builds encoder and decoder with partial(nn.LayerNorm, eps=1e-6); torch's default is 1e-5
+    model = tiny_mae()
+    decoder = [m for m in [*model.decoder_blocks.modules(), model.decoder_norm] if isinstance(m, torch.nn.LayerNorm)]
+    assert len(decoder) == 2 * 2 + 1  # two per decoder block and the final norm
+    assert {m.eps for m in model.modules() if isinstance(m, torch.nn.LayerNorm)} == {1e-6}
+
+
 def test_masking_is_per_sample_and_exact():
     model = tiny_mae()
     tokens = torch.randn(5, 16, 8)

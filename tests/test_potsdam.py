@@ -75,8 +75,12 @@ def test_crops_really_overlap_and_match_the_source(tmp_path, rng):
         assert np.array_equal(mask, index[row.y : row.y + size, row.x : row.x + size])
     counts = pd.read_csv(out / "counts.csv")
     crops = counts[(counts["unit"] == "crops")].set_index("split")["count"]
-    assert crops["train"] == 9 and crops["test"] == 4
-    assert pd.read_csv(out / "index.csv").shape[0] == 13
+    assert crops["train"] == 9 and crops["test"] == 1  # the scored split: the tile whole, each pixel once
+    assert pd.read_csv(out / "index.csv").shape[0] == 10
+    assert np.array_equal(read_image(out / "img_dir" / "test" / "2_13.png"), image[:600, :700])
+    assert np.array_equal(read_image(out / "ann_dir" / "test" / "2_13.png"), index[:600, :700])
+    pixels = counts[(counts["unit"] == "pixels") & (counts["split"] == "test")].set_index("class")["count"]
+    assert pixels.sum() == 600 * 700 and pixels["ignore"] == (index[:600, :700] == 255).sum()
 
 
 def test_missing_tile_is_named(tmp_path, rng):
@@ -152,11 +156,12 @@ def test_rgbir_release_by_the_official_route(tmp_path, rng, bands):
     pipeline.tile("potsdam", cfg, tmp_path / "data/prepared/potsdam", out, workers=1)
     channels = [("R", "G", "B", "IR").index(band) for band in (bands or ["R", "G", "B"])]
     index = pd.read_csv(out / "index.csv")
-    assert index.groupby("split").size().to_dict() == {"test": 4, "train": 4}
+    assert index.groupby("split").size().to_dict() == {"test": 1, "train": 4}  # the test tile whole
     for row in index.itertuples():
         crop = read_image(out / "img_dir" / row.split / row.name)
-        window = (slice(row.y, row.y + 256), slice(row.x, row.x + 256))
-        assert crop.shape == (256, 256, 3)
+        extent = 256 if row.split == "train" else 320
+        window = (slice(row.y, row.y + extent), slice(row.x, row.x + extent))
+        assert crop.shape == ((256, 256, 3) if row.split == "train" else (300, 320, 3))
         assert np.array_equal(crop, images[row.tile][window][..., channels])
         assert np.array_equal(read_image(out / "ann_dir" / row.split / row.name), labels[row.tile][0][window])
 

@@ -15,7 +15,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 def dag_jobs(configfile: Path, workdir: Path) -> list[dict]:
     """One dict per job: rule, its rule file and script (relative to the repository), wildcards, input, output, log,
-    benchmark, conda env, threads and resources."""
+    benchmark, conda env, threads, resources and params (as JSON; what is not JSON as its str)."""
     out = workdir / "jobs.json"
     subprocess.run(
         [sys.executable, __file__, str(configfile), str(workdir), str(out)],
@@ -62,6 +62,7 @@ def _dump(configfile: Path, workdir: Path) -> list[dict]:
                     "benchmark": str(job.benchmark) if job.benchmark else None,
                     "threads": job.threads,
                     "resources": {k: v for k, v in job.resources.items() if k != "tmpdir"},
+                    "params": json.loads(json.dumps(dict(job.params.items()), default=str)),
                 }
             )
     return jobs

@@ -1,6 +1,8 @@
 # Oriented R-CNN (le90) on DOTA v2.0: the 1024-px windows (gap 200) cut by the data stage from train, val and test.
-# Trained on train (or a seeded fraction of it), scored on val with mmrotate's mAP at IoU 0.5 (VOC07 11-point, as the
-# DOTA server), per-class AP alongside; the test windows are merged back to full scenes for the evaluation server.
+# Trained on train (or a seeded fraction of it; train + val with the pipeline's `train_splits`), scored on val as the
+# DOTA server scores test: the windows' detections merged back to whole scenes (rate and offset from the window names,
+# class-wise rotated NMS at 0.1) and matched against each scene's uncut labels, mAP at IoU 0.5 (VOC07 11-point),
+# difficult objects ignored (SceneAPMetric); the test windows are merged the same way into the server's Task1 files.
 _base_ = ["_base_/oriented_rcnn_vitdet.py", "_base_/schedule.py"]
 
 data_root = "data/tiles/dota_v2"
@@ -69,7 +71,9 @@ val_dataloader = dict(
     ),
 )
 test_dataloader = val_dataloader
-val_evaluator = dict(type="RotatedAPMetric", metric="mAP", iou_thrs=[0.5], nproc=4)
+val_evaluator = dict(
+    type="SceneAPMetric", data_root=data_root, scene_labels="val/scenes/", metric="mAP", iou_thrs=[0.5], nproc=4
+)
 test_evaluator = val_evaluator
 
 # The server's test set: windows without labels, merged into Task1 files per class (rule finetune_submission).

@@ -1,6 +1,7 @@
 # UperNet on LoveDA (Urban + Rural, 1024-px images; 0 no-data is ignored, seven classes). Trained on train (or a seeded
 # fraction of it) with 512-px random crops, scored on val by mIoU (test labels are withheld); the test predictions are
-# written in the CodaLab server's format (0-6 PNGs, zipped flat) by rule finetune_submission.
+# written in the CodaLab server's format (0-6 PNGs, zipped flat) by rule finetune_submission. As mmseg's LoveDA
+# configs: RandomResize of (2048, 512) by 0.5-2x then 512-px random crops; inference on the whole 1024-px image.
 _base_ = ["_base_/upernet_vitdet.py", "_base_/schedule.py"]
 
 data_root = "data/prepared/loveda"

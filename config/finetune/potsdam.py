@@ -1,6 +1,8 @@
 # UperNet on ISPRS Potsdam: 512-px crops of the data stage (labels 0 impervious ... 5 clutter, eroded boundaries 255).
 # Trained on the 24 training tiles (or a seeded fraction of their crops), scored on the 14 test tiles with OA, mF1 and
 # mIoU over the five classes other than clutter, as the RS literature reports Potsdam (RSSegMetric's docstring).
+# The test tiles are whole (the data stage writes the scored splits uncut) and inferred by mmseg's sliding window:
+# 512-px windows every 341 px, overlapping logits averaged, so that every labelled pixel is scored exactly once.
 _base_ = ["_base_/upernet_vitdet.py", "_base_/schedule.py"]
 
 data_root = "data/tiles/potsdam"
@@ -18,7 +20,8 @@ train_pipeline = [
 ]
 test_pipeline = [
     dict(type="LoadImageFromFile"),
-    dict(type="Resize", scale=crop_size, keep_ratio=True),
+    # the whole tile at the training crops' pixel size (the pipeline rescales this factor with img_size)
+    dict(type="Resize", scale_factor=1.0, keep_ratio=True),
     dict(type="LoadAnnotations", reduce_zero_label=False),  # after Resize: scored at the labels' own size
     dict(type="PackSegInputs"),
 ]
@@ -62,6 +65,7 @@ test_evaluator = val_evaluator
 
 model = dict(
     data_preprocessor=dict(size=crop_size),
+    test_cfg=dict(mode="slide", crop_size=crop_size, stride=(341, 341)),
     decode_head=dict(num_classes=len(classes)),
     auxiliary_head=dict(num_classes=len(classes)),
 )

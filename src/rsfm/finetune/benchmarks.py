@@ -6,12 +6,20 @@ Free of torch and the toolboxes (the Snakemake rules import it while planning).
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 if TYPE_CHECKING:
     import pandas as pd
+
+# Where a split's files lie under the data root, per toolbox (the layouts the data stage writes): what a dataset config
+# of one split names, so that a training set of several splits (``train_splits``) can be made from the base config's.
+SPLIT_LAYOUT: dict[str, dict[str, Any]] = {
+    "mmrotate": {"ann_file": "{split}/annfiles/", "data_prefix": {"img_path": "{split}/images/"}},
+    "mmseg": {"data_prefix": {"img_path": "img_dir/{split}", "seg_map_path": "ann_dir/{split}"}},
+}
 
 
 @dataclass(frozen=True)
@@ -25,6 +33,16 @@ class Benchmark:
     headline_split: str  # the split that metric is scored on (val where the test labels are withheld)
     label: str  # figure panel title
     server: str | None = None  # the test server's submission format (rsfm.finetune.export), None: scored locally
+
+    def split_dataset(self, dataset: dict[str, Any], split: str) -> dict[str, Any]:
+        """A copy of the dataset config ``dataset`` (one split of this benchmark's data) reading ``split`` instead."""
+        out = copy.deepcopy(dict(dataset))
+        for key, value in SPLIT_LAYOUT[self.toolbox].items():
+            if isinstance(value, dict):
+                out[key] = {**dict(out.get(key, {})), **{k: v.format(split=split) for k, v in value.items()}}
+            else:
+                out[key] = value.format(split=split)
+        return out
 
     def data_dir(self, root: str | Path) -> Path:
         """The data-stage folder a run reads: the dataset's final stage (tiles or prepared) under ``root``."""
@@ -55,4 +73,7 @@ def headline(table: pd.DataFrame) -> pd.DataFrame:
     return table[wanted].copy()
 
 
-__all__ = ["BENCHMARKS", "DIOR_R", "DOTA_V2", "LOVEDA", "POTSDAM", "Benchmark", "headline", "server_benchmarks"]
+__all__ = [
+    "BENCHMARKS", "DIOR_R", "DOTA_V2", "LOVEDA", "POTSDAM", "SPLIT_LAYOUT", "Benchmark", "headline",
+    "server_benchmarks",
+]  # fmt: skip

@@ -5,11 +5,13 @@ A run is (benchmark, encoder size, training fraction, seed). Its config starts f
 
 - the encoder: ``arch``, ``patch_size`` and the exported ``encoder.safetensors`` of the pretraining stage, read from
   the ``encoder.json`` beside it, and the widths of the neck and heads that follow from the encoder's width;
-- the input size: every ``scale``/``crop_size`` of the pipelines and the preprocessor's size are multiplied by
-  ``img_size / base img_size`` (so a base config at 1024 runs at 256 for the CPU default, with the same recipe);
+- the input size: every ``scale``/``crop_size``/``scale_factor`` of the pipelines, the preprocessor's size and the
+  sliding window of ``model.test_cfg`` are multiplied by ``img_size / base img_size`` (so a base config at 1024 runs
+  at 256 for the CPU default, with the same recipe);
 - the schedule: iterations, validation interval (also the checkpoint interval), warm-up, lr, weight decay, layer-wise
   lr decay, drop path, batch size, loader workers, bf16 autocast on GPUs;
-- the data: ``data_root`` of every dataset, and the training set wrapped in :class:`FractionSubset` (fraction, seed);
+- the data: ``data_root`` of every dataset and evaluator, and the training set wrapped in :class:`FractionSubset`
+  (fraction, seed), over the concatenation of ``train_splits`` where that is set (e.g. DOTA's train + val);
 - ``options``: any other key of the mm config in dotted form (as ``--cfg-options`` of the toolboxes' tools).
 
 The result is written as ``config.py`` next to the run, so ``tools/train.py config.py`` of mmrotate/mmseg reruns it.
@@ -45,6 +47,7 @@ SETTINGS = {  # pipeline setting -> meaning; every one optional, the base config
     "with_cp": "activation checkpointing of the backbone blocks",
     "loader_workers": "data loader workers per process",
     "log_interval": "iterations between log lines",
+    "train_splits": "splits the training set concatenates (e.g. [train, val]: DOTA's trainval for the test server)",
     "options": "other mm config keys in dotted form",
 }
 # launch keys (per_size may set them too)
@@ -125,22 +128,29 @@ def _scaled(value: Any, factor: float) -> Any:
 
 
 def _set_data_root(cfg: Any, data_root: str) -> None:
-    for node in _walk([cfg.get(k) for k in ("train_dataloader", "val_dataloader", "test_dataloader", "submission")]):
+    keys = ("train_dataloader", "val_dataloader", "test_dataloader", "submission", "val_evaluator", "test_evaluator")
+    for node in _walk([cfg.get(k) for k in keys]):  # evaluators too: SceneAPMetric reads the scenes' labels
         if "data_root" in node:
             node["data_root"] = data_root
 
 
 def _rescale_inputs(cfg: Any, factor: float) -> None:
-    """Multiply every pipeline scale / crop size and the preprocessor's fixed size by ``factor``."""
+    """Multiply every pipeline scale / crop size / scale factor, the preprocessor's fixed size and the sliding window
+    of slide inference by ``factor``."""
     loaders = [cfg.get(k) for k in ("train_dataloader", "val_dataloader", "test_dataloader", "submission")]
     for node in _walk(loaders):
         if "type" in node:
             for key in _SCALE_KEYS:
                 if key in node:
                     node[key] = _scaled(node[key], factor)
+            if node.get("scale_factor") is not None:  # a ratio, not pixels: not rounded
+                node["scale_factor"] = node["scale_factor"] * factor
     preprocessor = cfg.model.get("data_preprocessor", {})
     if preprocessor.get("size") is not None:
         preprocessor["size"] = _scaled(preprocessor["size"], factor)
+    test_cfg = cfg.model.get("test_cfg") or {}
+    if test_cfg.get("mode") == "slide":
+        test_cfg.update(crop_size=_scaled(test_cfg["crop_size"], factor), stride=_scaled(test_cfg["stride"], factor))
 
 
 def build_config(
@@ -214,6 +224,12 @@ def build_config(
     train_set = cfg.train_dataloader.dataset
     if train_set.get("type") != "FractionSubset":
         raise ConfigError(f"{base}: train_dataloader.dataset must be a FractionSubset (the data-fraction sweep)")
+    if settings.get("train_splits"):
+        splits = list(settings["train_splits"])
+        inner = train_set.dataset
+        parts = [BENCHMARKS[benchmark].split_dataset(inner, split) for split in splits]
+        # the fraction is drawn over the concatenation: 10% of trainval, not 10% of each split
+        train_set.dataset = parts[0] if len(parts) == 1 else dict(type="ConcatDataset", datasets=parts)
     train_set.update(fraction=float(fraction), seed=int(seed))
     cfg.randomness = dict(seed=int(seed), deterministic=False)
 

@@ -1,5 +1,6 @@
-"""Scores as the remote-sensing literature reports them: rotated-box mAP with per-class AP (:class:`RotatedAPMetric`)
-and, for segmentation, OA, per-class IoU/F1, mIoU and mF1 (:class:`RSSegMetric`).
+"""Scores as the remote-sensing literature reports them: rotated-box mAP with per-class AP (:class:`RotatedAPMetric`;
+on whole scenes merged back from their windows, as the DOTA server scores, :class:`SceneAPMetric`) and, for
+segmentation, OA, per-class IoU/F1, mIoU and mF1 (:class:`RSSegMetric`).
 
 :class:`RSSegMetric` (registered in ``mmseg.registry.METRICS``) is mmseg's ``IoUMetric`` with a full confusion matrix
 per image instead of the four per-class histograms, so that classes can be left out of the summary *and* out of the
@@ -19,10 +20,12 @@ an error (RSP's 5-class heads cannot predict clutter; a 6-class head can, and sh
 from __future__ import annotations
 
 import itertools
+import os
 import os.path as osp
-from collections import OrderedDict
+from collections import OrderedDict, defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager, nullcontext
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
@@ -224,16 +227,19 @@ class RotatedAPMetric(RateAwareDOTAMetric):
     def compute_metrics(self, results: list) -> dict[str, float]:
         if self.merge_patches or self.format_only or self.metric != "mAP":
             return super().compute_metrics(results)
-        logger: MMLogger = MMLogger.get_current_instance()
         gts, preds = zip(*results, strict=True)
-        dets = [pred["pred_bbox_scores"] for pred in preds]
+        return self.scores([pred["pred_bbox_scores"] for pred in preds], list(gts))
+
+    def scores(self, dets: list[list[np.ndarray]], gts: list[dict]) -> dict[str, float]:
+        """``eval_rbbox_map`` of per-image detections (per class, boxes + score) against ``gts``, as percentages."""
+        logger: MMLogger = MMLogger.get_current_instance()
         classes = tuple(self.dataset_meta["classes"])
         scores: dict[str, float] = OrderedDict()
         means = []
         for iou_thr in self.iou_thrs:
             with matching_in_process() if self.nproc <= 1 else nullcontext():
                 mean, per_class = eval_rbbox_map(
-                    dets, list(gts), scale_ranges=self.scale_ranges, iou_thr=iou_thr, use_07_metric=self.use_07_metric,
+                    dets, gts, scale_ranges=self.scale_ranges, iou_thr=iou_thr, use_07_metric=self.use_07_metric,
                     box_type=self.predict_box_type, dataset=classes, logger=logger, nproc=self.nproc,
                 )  # fmt: skip
             tag = f"AP{round(iou_thr * 100):02d}"
@@ -245,3 +251,93 @@ class RotatedAPMetric(RateAwareDOTAMetric):
         scores["mAP"] = round(sum(means) / len(means), 2)
         scores.move_to_end("mAP", last=False)
         return scores
+
+
+def scene_ground_truth(label_file: str | os.PathLike[str], classes: Sequence[str], ignore_difficult: bool) -> dict:
+    """A scene's DOTA label file as ``eval_rbbox_map`` ground truth (le90 rboxes); difficult objects (flag >= 1) go
+    to the ignored boxes when ``ignore_difficult``, as the devkit's Task1 evaluation (and the server) treat them."""
+    from mmrotate.structures.bbox import RotatedBoxes, qbox2rbox
+
+    from rsfm.data.annotations import read_dota_label
+
+    objects = read_dota_label(label_file).objects
+    unknown = sorted({obj.name for obj in objects} - set(classes))
+    if unknown:
+        raise ValueError(f"{label_file}: classes {unknown} are not the dataset's {tuple(classes)}")
+    polys = np.array([obj.poly for obj in objects], dtype=np.float32).reshape(-1, 8)
+    rboxes = RotatedBoxes(qbox2rbox(torch.from_numpy(polys))).regularize_boxes("le90").numpy().reshape(-1, 5)
+    labels = np.array([classes.index(obj.name) for obj in objects], dtype=np.int64)
+    ignored = np.array([ignore_difficult and obj.difficult >= 1 for obj in objects], dtype=bool)
+    return {"bboxes": rboxes[~ignored], "labels": labels[~ignored], "bboxes_ignore": rboxes[ignored],
+            "labels_ignore": labels[ignored]}  # fmt: skip
+
+
+@ROTATE_METRICS.register_module()
+class SceneAPMetric(RotatedAPMetric):
+    """DOTA mAP on whole scenes, as the DOTA server scores: every window's detections moved to scene pixels (rate and
+    offset from its name, :class:`RateAwareDOTAMetric`), merged class-wise by rotated NMS (``iou_thr``, mmrotate's
+    0.1 for submissions), then matched against the scene's own labels (``<data_root>/<scene_labels>/<scene>.txt``,
+    the uncut objects) with ``eval_rbbox_map``. Window-level mAP instead scores the cut pieces of objects, counts an
+    object seen by several windows several times and never sees the duplicates merging leaves.
+
+    Every scene with a label file is scored, windows or not (a scene without detections only adds misses). Keys as
+    :class:`RotatedAPMetric`. ``ignore_difficult``: difficult objects neither count as misses nor make a detection
+    false, as in the devkit's Task1 evaluation (mmrotate's DOTADataset keeps them as ordinary ground truth).
+    """
+
+    def __init__(
+        self, *args: Any, data_root: str = "", scene_labels: str = "val/scenes/", ignore_difficult: bool = True,
+        **kwargs: Any,
+    ) -> None:  # fmt: skip
+        super().__init__(*args, **kwargs)
+        if self.merge_patches or self.format_only:
+            raise ValueError("SceneAPMetric scores merged scenes; for a submission use RateAwareDOTAMetric")
+        if self.predict_box_type != "rbox":
+            raise NotImplementedError(f"SceneAPMetric merges rbox predictions, not {self.predict_box_type!r}")
+        self.scene_labels = Path(data_root) / scene_labels
+        self.ignore_difficult = bool(ignore_difficult)
+
+    def merged_scenes(self, results: Sequence[dict]) -> dict[str, list[np.ndarray]]:
+        """{scene: per class, the (n, 6) rboxes + scores left after moving every window's to the scene and rotated
+        NMS of each class over the scene}."""
+        from mmcv.ops import nms_rotated
+
+        per_scene: dict[str, list[dict]] = defaultdict(list)
+        for result in results:
+            scene = self._to_scene(result)
+            per_scene[scene["img_id"].split("__")[0]].append(scene)
+        merged = {}
+        for scene, windows in per_scene.items():
+            boxes = np.concatenate([np.asarray(w["bboxes"], dtype=np.float64).reshape(-1, 5) for w in windows])
+            scores = np.concatenate([np.asarray(w["scores"], dtype=np.float64).reshape(-1) for w in windows])
+            labels = np.concatenate([np.asarray(w["labels"]).reshape(-1) for w in windows])
+            classes = []
+            for label in range(len(self.dataset_meta["classes"])):
+                keep = labels == label
+                if not keep.any():
+                    classes.append(np.zeros((0, 6), dtype=np.float32))
+                    continue
+                kept, _ = nms_rotated(torch.from_numpy(boxes[keep]), torch.from_numpy(scores[keep]), self.iou_thr)
+                classes.append(kept.numpy())
+            merged[scene] = classes
+        return merged
+
+    def compute_metrics(self, results: list) -> dict[str, float]:
+        classes = tuple(self.dataset_meta["classes"])
+        label_files = sorted(self.scene_labels.glob("*.txt"))
+        if not label_files:
+            raise FileNotFoundError(
+                f"no scene label files in {self.scene_labels}: the tile stage writes <split>/scenes/<scene>.txt "
+                f"beside the windows (data_root and scene_labels of SceneAPMetric name that folder)"
+            )
+        merged = self.merged_scenes([pred for _, pred in results])
+        stray = sorted(set(merged) - {f.stem for f in label_files})
+        if stray:
+            raise ValueError(f"windows of scenes {stray[:5]} have no label file in {self.scene_labels}")
+        empty = [np.zeros((0, 6), dtype=np.float32) for _ in classes]
+        dets = [merged.get(f.stem, empty) for f in label_files]
+        gts = [scene_ground_truth(f, classes, self.ignore_difficult) for f in label_files]
+        MMLogger.get_current_instance().info(
+            f"scene mAP over {len(label_files)} scenes merged from {len(results)} windows"
+        )
+        return self.scores(dets, gts)

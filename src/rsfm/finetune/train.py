@@ -166,6 +166,8 @@ def run(config_path: str | Path, launcher: str = "none") -> dict[str, Any] | Non
     if not is_main_process():
         return None
     test_split = _split_of(cfg.test_dataloader)
+    if test_split in training_splits(cfg):
+        test_split = f"{test_split}_seen"  # scored on images the model trained on: a check of the chain, not a result
     result = {
         "run": run_info,
         "iterations": int(cfg.train_cfg.max_iters),
@@ -182,9 +184,22 @@ def _split_of(dataloader: dict[str, Any]) -> str:
     dataset = dataloader["dataset"]
     while "dataset" in dataset:
         dataset = dataset["dataset"]
+    return _split_of_dataset(dataset)
+
+
+def _split_of_dataset(dataset: dict[str, Any]) -> str:
     prefix = dataset.get("data_prefix", {}).get("img_path", "")
     parts = [p for p in prefix.replace("\\", "/").split("/") if p and p not in ("images", "img_dir")]
     return parts[-1] if parts else "test"
+
+
+def training_splits(cfg: Any) -> list[str]:
+    """The splits the training set reads (several under ``train_splits``: a ConcatDataset inside the FractionSubset)."""
+    dataset = cfg.train_dataloader["dataset"]
+    while "dataset" in dataset:
+        dataset = dataset["dataset"]
+    parts = dataset.get("datasets", [dataset])
+    return [_split_of_dataset(part) for part in parts]
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -202,6 +217,6 @@ if __name__ == "__main__":
 
 
 __all__ = [
-    "FinalValidation", "best_checkpoint", "load_local_checkpoint", "metric_rows", "run", "trust_local_checkpoints",
-    "validation_is_test", "written_by_run",
+    "FinalValidation", "best_checkpoint", "load_local_checkpoint", "metric_rows", "run", "training_splits",
+    "trust_local_checkpoints", "validation_is_test", "written_by_run",
 ]  # fmt: skip

@@ -9,6 +9,7 @@ micro-batch's masks from the batch's generator.
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 import torch
@@ -66,11 +67,13 @@ class MaskedAutoencoder(Objective):
         self.decoder_embed = nn.Linear(embed_dim, decoder_dim)
         self.mask_token = nn.Parameter(torch.zeros(1, 1, decoder_dim))
         self.register_buffer("decoder_pos_embed", sincos_2d(decoder_dim, grid_h, grid_w).unsqueeze(0))
+        # eps 1e-6 as the encoder's (timm) and every named model of the reference MAE (partial(nn.LayerNorm, eps=1e-6))
+        norm_layer = partial(nn.LayerNorm, eps=1e-6)
         self.decoder_blocks = nn.ModuleList(
-            Block(decoder_dim, decoder_heads, mlp_ratio=4.0, qkv_bias=True, norm_layer=nn.LayerNorm)
+            Block(decoder_dim, decoder_heads, mlp_ratio=4.0, qkv_bias=True, norm_layer=norm_layer)
             for _ in range(decoder_depth)
         )
-        self.decoder_norm = nn.LayerNorm(decoder_dim)
+        self.decoder_norm = norm_layer(decoder_dim)
         self.decoder_pred = nn.Linear(decoder_dim, self.patch_size**2 * self.in_chans)
         self._init_decoder()
 

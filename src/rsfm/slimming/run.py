@@ -19,8 +19,10 @@ Provenance: the features manifest lists every feature file with the key it must 
 (:func:`rsfm.slimming.features.feature_key`); probes and redundancy read a file only if it holds that key, so a file
 a later run replaced (another encoder or setting) stops them instead of being scored under the old name.
 
-Seeds: each seed probes on its own seeded subset of the training features when ``train_fraction < 1``; with the whole
-training set the k-NN probe is deterministic, so it is computed once and its value recorded for every seed.
+Seeds: each seed probes on its own seeded subset of the training features when ``train_fraction < 1``, and seeds the
+linear probe's initialisation (it trains full-batch: nothing else is random). With the whole training set the k-NN
+probe is deterministic (frozen features, fixed splits), so it is computed and recorded once, as one row of the first
+seed: five identical rows would pose as five measurements and narrow every band drawn over seeds.
 """
 
 from __future__ import annotations
@@ -138,15 +140,13 @@ def _probe_variant(
         # the ablations are compared by k-NN (their figure's probe); the linear probe runs on the paper's variant
         methods = slim_cfg.get("probes", ["knn"]) if variant == MAIN_VARIANT else ["knn"]
         for method in methods:
-            cached = None
-            for seed in slim_cfg.get("seeds", [0]):
-                if cached is not None and method == "knn" and fraction >= 1:
-                    value = cached  # deterministic: every seed would compute the same number
-                else:
-                    idx = probes.subset(targets, fraction, seed, multilabel=multilabel)
-                    value = probes.evaluate(method, train[idx], targets[idx], test, test_targets,
-                                            multilabel=multilabel, k=k, seed=seed, device=device)  # fmt: skip
-                    cached = value
+            seeds = slim_cfg.get("seeds", [0])
+            if method == "knn" and fraction >= 1:
+                seeds = seeds[:1]  # deterministic: every seed would compute the same number
+            for seed in seeds:
+                idx = probes.subset(targets, fraction, seed, multilabel=multilabel)
+                value = probes.evaluate(method, train[idx], targets[idx], test, test_targets,
+                                        multilabel=multilabel, k=k, seed=seed, device=device)  # fmt: skip
                 rows.append({
                     "encoder": info["encoder"], "group": group_of(slim_cfg, info["encoder"]), **info["made"],
                     "dataset": info["dataset"], "variant": variant, "width": float(data["width"]),

@@ -66,6 +66,8 @@ class Kind:
     synthesize: Synthesize | None = None  # None: no synthetic copy (``source: synthetic`` is refused)
     tile: Step | None = None
     check_settings: CheckSettings = no_checks
+    # version of what ``tile`` writes: a rule param, so a change of layout rebuilds tiles made by older code
+    layout: int = 1
 
     @property
     def final_stage(self) -> str:

@@ -10,7 +10,7 @@ from typing import Any
 from rsfm.data.annotations import read_dior_xml
 from rsfm.data.dota_split import write_label
 from rsfm.data.kinds.base import Kind
-from rsfm.data.kinds.dota import tile_windows
+from rsfm.data.kinds.dota import WINDOW_LAYOUT, tile_windows
 from rsfm.data.registry import DatasetSpec
 from rsfm.data.samples import rotated_samples
 from rsfm.errors import DataError
@@ -122,4 +122,7 @@ def convert_dior_r(
     return {split: len(entries) for split, entries in plan.items()}
 
 
-KIND = Kind(name="dior_r", synthesize=_synthesize, convert=_convert, tile=tile_windows, samples=rotated_samples)
+KIND = Kind(
+    name="dior_r", synthesize=_synthesize, convert=_convert, tile=tile_windows, samples=rotated_samples,
+    layout=WINDOW_LAYOUT,
+)  # fmt: skip

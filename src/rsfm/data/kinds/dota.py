@@ -81,11 +81,18 @@ def dota_layout_from_extracted(
 
 # --- windows: the tile step of both rotated-box kinds ---------------------------------------------------------------
 
+SCORED_SPLITS = ("val", "test")  # every window kept, and the scenes' labels beside them
+WINDOW_LAYOUT = 2  # 2: scored splits keep every window and <split>/scenes/ (Kind.layout)
+
 
 def tile_windows(
     spec: DatasetSpec, settings: Mapping[str, Any], prepared: Path, out_dir: Path, *, workers: int
 ) -> None:
-    """Split every split folder of ``settings.tiling.splits`` that exists into windows, then count them."""
+    """Split every split folder of ``settings.tiling.splits`` that exists into windows, then count them.
+
+    The scored splits (val, test) keep every window, empty or not, so that detections can be merged back to whole
+    scenes; labelled ones also get the scenes' own labels in ``<split>/scenes/`` (the uncut objects the DOTA server
+    scores against; :class:`rsfm.finetune.scores.SceneAPMetric`)."""
     tiling = settings["tiling"]
     options = {
         "sizes": (tiling["size"],),
@@ -103,8 +110,11 @@ def tile_windows(
             labels = prepared / split / "labelTxt"
             split_dataset(
                 prepared / split / "images", labels if labels.is_dir() else None, tmp / split, workers=workers,
-                keep_empty=tiling["keep_empty"] or split == "test", **options,
+                keep_empty=tiling["keep_empty"] or split in SCORED_SPLITS, **options,
             )  # fmt: skip
+            if labels.is_dir() and split in SCORED_SPLITS:
+                for label in sorted(labels.glob("*.txt")):
+                    link_or_copy(label, tmp / split / "scenes" / label.name)
         _merge_split_counts(tmp, tiling["splits"])
 
 
@@ -129,4 +139,7 @@ def _merge_split_counts(tmp: Path, splits: list[str]) -> None:
         pd.DataFrame(rows, columns=["split", "class", "count", "unit"]).to_csv(handle, index=False)
 
 
-KIND = Kind(name="dota", synthesize=_synthesize, convert=_convert, tile=tile_windows, samples=rotated_samples)
+KIND = Kind(
+    name="dota", synthesize=_synthesize, convert=_convert, tile=tile_windows, samples=rotated_samples,
+    layout=WINDOW_LAYOUT,
+)  # fmt: skip

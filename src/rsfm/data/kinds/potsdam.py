@@ -1,8 +1,12 @@
 """ISPRS Potsdam: pair the 6000 x 6000 ortho tiles with their colour labels, map colours to class indices and cut
-overlapping crops in mmsegmentation's ``img_dir/<split>``, ``ann_dir/<split>`` layout.
+the training tiles into overlapping crops in mmsegmentation's ``img_dir/<split>``, ``ann_dir/<split>`` layout.
 
 Unlike mmseg's own converter (whose crop loop ignores its stride argument), crops here really step by ``stride``;
-the last crop of a row/column is flush with the tile edge, so every pixel is covered.
+the last crop of a row/column is flush with the tile edge, so every pixel is covered. Every other split (the scored
+ones: test, and val where configured) is written as whole tiles, so that each of its pixels is scored exactly once:
+the fine-tuning config runs mmseg's sliding-window inference over them (``test_cfg=dict(mode="slide")``: the logits
+of overlapping windows are averaged, then every pixel is compared once with its label), the usual ISPRS protocol.
+Overlapping test crops would count most pixels several times (four times at stride 256 on 512).
 
 Class indices follow mmseg's Potsdam dataset: 0 impervious surfaces, 1 building, 2 low vegetation, 3 tree, 4 car,
 5 clutter/background. With ``clutter="ignore"`` clutter becomes 255 (not trained on). Black (0,0,0) pixels of the
@@ -41,6 +45,7 @@ CLASSES = POTSDAM_CLASSES  # mask index i is class i
 PALETTE = ((255, 255, 255), (0, 0, 255), (0, 255, 255), (0, 255, 0), (255, 255, 0), (255, 0, 0))
 BOUNDARY = (0, 0, 0)
 IGNORE_INDEX = 255
+CROPPED_SPLITS = ("train",)  # cut into crops; the scored splits are written whole (the module docstring)
 # Real ISPRS label rasters contain a few pixels of off-palette colours (JPEG-like artefacts at some edges); above this
 # share a tile is most likely not a label raster at all (e.g. an RGB tile in the label folder).
 MAX_UNKNOWN_COLOUR_SHARE = 0.01
@@ -165,11 +170,14 @@ def _crop_tile(args: tuple[PotsdamTile, Path, int, int, str, tuple[str, ...]]) -
     if image.shape[:2] != label.shape:
         raise DataError(f"{tile.image} is {image.shape[:2]} but its label {tile.label} is {label.shape}")
     height, width = label.shape
+    cropped = tile.split in CROPPED_SPLITS
+    starts = sliding_windows(width, height, size, size - stride) if cropped else [(0, 0)]
     records = []
-    for x, y in sliding_windows(width, height, size, size - stride):
-        name = f"{tile.tile_id}_{x}_{y}.png"
-        crop_label = label[y : y + size, x : x + size]
-        write_image(out_dir / "img_dir" / tile.split / name, image[y : y + size, x : x + size], atomic=False)
+    for x, y in starts:
+        name = f"{tile.tile_id}_{x}_{y}.png" if cropped else f"{tile.tile_id}.png"
+        window = (slice(y, y + size), slice(x, x + size)) if cropped else (slice(None), slice(None))
+        crop_label = label[window]
+        write_image(out_dir / "img_dir" / tile.split / name, image[window], atomic=False)
         write_image(out_dir / "ann_dir" / tile.split / name, crop_label, atomic=False)
         counts = np.bincount(crop_label.ravel(), minlength=256)
         records.append(
@@ -190,7 +198,8 @@ def crop_dataset(
     bands: Sequence[str] = ("R", "G", "B"),
     workers: int = 2,
 ) -> pd.DataFrame:
-    """Cut every tile into ``size`` crops stepping by ``stride``; write the crops, ``index.csv`` and ``counts.csv``.
+    """Cut every training tile into ``size`` crops stepping by ``stride`` and write every other tile whole (one image
+    per tile, scored once per pixel); write the images, ``index.csv`` and ``counts.csv`` (pixels per class and split).
 
     The crops are PNGs of ``bands`` of each tile's imagery, in that order. Written into a temporary folder renamed to
     ``out_dir`` at the end, so an interrupted run leaves nothing.
@@ -271,4 +280,5 @@ def _check_settings(key: str, settings: Mapping[str, Any]) -> Iterator[str]:
 KIND = Kind(
     name="potsdam", synthesize=_synthesize, convert=_convert, tile=_tile, check_settings=_check_settings,
     samples=partial(segmentation_samples, palette=np.array(PALETTE, dtype=np.uint8)),
+    layout=2,  # 2: the scored splits written as whole tiles
 )  # fmt: skip
