@@ -49,3 +49,30 @@ def assert_loveda_submission(path: Path) -> None:
         assert pngs and all("/" not in n and n.endswith(".png") for n in pngs)
         mask = np.asarray(Image.open(BytesIO(archive.read(pngs[0]))))
     assert mask.ndim == 2 and mask.max() <= 6
+
+
+def majority_class_miou(config_path: Path) -> float:
+    """The mIoU (percent) of the best constant prediction on a segmentation run's test split, scored as the run's
+    evaluator scores it (its excluded classes left out): the trivial baseline a trained segmenter must beat."""
+    from mmseg.registry import DATASETS
+    from mmseg.utils import register_all_modules
+
+    from rsfm.finetune.scores import segmentation_scores
+
+    register_all_modules()
+    cfg = Config.fromfile(str(config_path))
+    dataset = DATASETS.build(cfg.test_dataloader.dataset)
+    classes = list(dataset.metainfo["classes"])
+    reference = np.zeros(len(classes), np.int64)
+    for index in range(len(dataset)):
+        label = np.array(Image.open(dataset.get_data_info(index)["seg_map_path"])).astype(np.int64)
+        if dataset.reduce_zero_label:  # mmseg's convention: 0 is no-data, classes shift down by one
+            label = np.where(label == 0, 255, label - 1)
+        reference += np.bincount(label[label < len(classes)], minlength=len(classes))
+    exclude = tuple(cfg.test_evaluator.get("exclude_classes", ()))
+    scores = []
+    for constant in range(len(classes)):
+        confusion = np.zeros((len(classes), len(classes)))
+        confusion[:, constant] = reference  # every pixel predicted as `constant`
+        scores.append(segmentation_scores(confusion, classes, exclude)["mIoU"])
+    return float(np.nanmax(scores))

@@ -16,7 +16,7 @@ import yaml
 from rsfm.finetune.run import run_dir
 from rsfm.workflow import workflow_rules
 
-from .checks import assert_dota_submission, assert_finetune_run, assert_loveda_submission
+from .checks import assert_dota_submission, assert_finetune_run, assert_loveda_submission, majority_class_miou
 from .conftest import REPO, clone_worktree
 from .workflow_dag import dag_jobs
 
@@ -224,6 +224,12 @@ def test_default_workflow_end_to_end(tmp_path):
             scratch = run_dir(benchmark, size, "scratch", 1.0, 0, root=tmp_path / "results/finetune")
             assert_finetune_run(scratch, benchmark, size, 1.0, 0, iterations=12)
             assert json.loads((scratch / "run.json").read_text())["encoder_sha256"] is None
+        for benchmark in ("potsdam", "loveda"):  # pretrained and scratch segmenters beat the best constant map
+            for init in ("pretrained", "scratch"):
+                folder = run_dir(benchmark, size, init, 1.0, 0, root=tmp_path / "results/finetune")
+                score = next(r["value"] for r in json.loads((folder / "metrics.json").read_text())["rows"]
+                             if r["metric"] == "mIoU")  # fmt: skip
+                assert score > majority_class_miou(folder / "config.py"), (benchmark, size, init, score)
         for benchmark, check in (("dota_v2", assert_dota_submission), ("loveda", assert_loveda_submission)):
             check(run_dir(benchmark, size, "pretrained", 1.0, 0, root=tmp_path / "results/finetune") / "submission.zip")
     assert not list((tmp_path / "results/finetune").rglob(".submission-*"))  # scratch removed
