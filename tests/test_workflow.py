@@ -213,7 +213,7 @@ def test_default_workflow_end_to_end(tmp_path):
     table = pd.read_csv(tmp_path / "results/finetune/metrics.csv")
     headline = table[table["metric"].isin(["dota/mAP", "mIoU"])]
     assert len(headline) == 2 * 4 * 3 and set(headline["benchmark"]) == {"dota_v2", "dior_r", "potsdam", "loveda"}
-    assert (headline.groupby("init").size() == {"pretrained": 16, "scratch": 8}).all()
+    assert headline.groupby("init").size().to_dict() == {"pretrained": 16, "scratch": 8}
     for figure in ("finetune_vs_size", "finetune_vs_fraction"):
         assert (tmp_path / f"results/figures/{figure}.png").stat().st_size > 10_000
     for size in ("vit_tiny12x1", "vit_tiny12x4"):  # every run as rule finetune leaves it, and both server exports
