@@ -177,7 +177,7 @@ def test_pipeline_config_checks_sizes_and_benchmarks():
     assert "'vit_b12x1' is not pretrained here" in str(error.value)
     assert "'dior_r' needs data.datasets.dior_r" in str(error.value)
     config = json.loads(json.dumps(DEFAULT))
-    config["finetune"]["init_fractions"] = {"scratch": [1.0]}
+    config["finetune"].update(inits=["pretrained"], init_fractions={"scratch": [1.0]})
     with pytest.raises(ConfigError, match=r"'finetune.init_fractions.scratch': 'scratch' is not in finetune.inits"):
         validate_config(config, REPO / "workflow/schemas/config.schema.yaml")
 
@@ -227,7 +227,7 @@ def test_validation_scores_the_test_split_only_where_it_is_the_test_split(encode
 @pytest.mark.slow
 def test_final_validation_is_the_test_score_and_a_rerun_tests_again(potsdam_run, encoder, data_root, tmp_path):
     folder, result = potsdam_run
-    assert "scored the final model on the test split" in (folder.parent.parent.parent / "potsdam.log").read_text()
+    assert "scored the final model on the test split" in (folder.parents[3] / "potsdam.log").read_text()
     # a rerun of the finished run trains nothing, so no validation: the test pass scores it, and agrees
     log = tmp_path / "again.log"
     again = finetune(

@@ -69,7 +69,9 @@ def test_paper_allocations_one_launcher_per_node_with_site_settings(tmp_path):
     b = sbatch_line(planned_resources(plan, "pretrain", "run=vit_b12x1"), threads=16)
     assert "--nodes=1" in b and "--gres=gpu:8" in b and "ntasks-per-gpu" not in b
     assert planned_resources(plan, "pretrain", "run=vit_b12x1")["mpi"] == ""  # one launcher: the executor's srun
-    run = sbatch_line(planned_resources(plan, "finetune", "benchmark=dota_v2, size=vit_g12x4, fraction=1, seed=0"))
+    run = sbatch_line(
+        planned_resources(plan, "finetune", "benchmark=dota_v2, size=vit_g12x4, init=pretrained, fraction=1, seed=0")
+    )
     assert "--nodes=2" in run and "--ntasks=2" in run and "ntasks-per-gpu" not in run
     tile = sbatch_line(planned_resources(plan, "tile", "dataset=dota_v2"), threads=16)
     assert "-p cpu" in tile and "-A rsfm" in tile and "--mem 64000" in tile and "--cpus-per-task=16" in tile

@@ -336,4 +336,7 @@ def test_manual_download_stops_with_instructions_then_continues(tmp_path):
         shutil.make_archive(str(archives / folder), "zip", tmp_path / "release", folder)
     snakemake("data/tiles/potsdam", *args)
     index = pd.read_csv(tmp_path / "data/tiles/potsdam/index.csv")
-    assert index.groupby("split").size().to_dict() == {"test": 9, "train": 9}  # x, y in (0, 384, 388)
+    assert index.groupby("split").size().to_dict() == {
+        "test": 1,
+        "train": 9,
+    }  # train crops at x, y in (0, 384, 388); test whole
