@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from rsfm.finetune.benchmarks import BENCHMARKS
+from rsfm.finetune.benchmarks import BENCHMARKS, with_init
 from rsfm.io import atomic_write
 from rsfm.paper_numbers import PAPER1, PAPER2, TARGET_REL_FLOPS, PaperNumber, cohort_of, paper_numbers
 from rsfm.sizes import SIZES, paper_size
@@ -76,10 +76,7 @@ def _parameter_rows(our_params: dict[str, float]) -> list[dict]:
 
 
 def _finetune_rows(table: pd.DataFrame, synthetic: set[str]) -> list[dict]:
-    table = table.copy()
-    if "init" not in table:
-        table["init"] = "pretrained"
-    table["init"] = table["init"].fillna("pretrained")
+    table = with_init(table)
     numbers = paper_numbers(PAPER1, "finetune")
     wanted = {name: {b.headline} | {n.metric for n in numbers if n.benchmark == name} for name, b in BENCHMARKS.items()}
     table = table[[metric in wanted.get(benchmark, ()) for benchmark, metric in zip(table["benchmark"], table["metric"],

@@ -10,7 +10,7 @@ from typing import Any
 
 import pandas as pd
 
-from rsfm.finetune.benchmarks import BENCHMARKS, headline
+from rsfm.finetune.benchmarks import BENCHMARKS, headline, with_init
 from rsfm.io import atomic_write
 
 
@@ -35,9 +35,7 @@ def pretrain_metrics(metrics_csv: str | Path) -> dict[str, Any]:
 def finetune_metrics(table_csv: str | Path) -> dict[str, Any]:
     """Each benchmark's headline metric (mAP50 / mIoU) per encoder size and training fraction, mean over seeds:
     ``fraction_<f>`` of the pretrained runs, ``<init>_fraction_<f>`` of the others (e.g. ``scratch_fraction_1``)."""
-    rows = headline(pd.read_csv(table_csv))
-    if "init" not in rows:
-        rows["init"] = "pretrained"  # tables from before inits
+    rows = with_init(headline(pd.read_csv(table_csv)))
     means = rows.groupby(["benchmark", "size", "init", "fraction"])["value"].mean()
     out: dict[str, Any] = {}
     for (benchmark, size, init, fraction), value in means.items():
@@ -49,10 +47,9 @@ def finetune_metrics(table_csv: str | Path) -> dict[str, Any]:
 
 def slimming_metrics(probes_csv: str | Path) -> dict[str, Any]:
     """k-NN retention of the paper's slimming rule at each width, per encoder and dataset, mean over seeds."""
-    from rsfm.plots.slimming import MAIN
+    from rsfm.plots.slimming import main_knn
 
-    table = pd.read_csv(probes_csv)
-    main = table[(table["variant"] == MAIN) & (table["probe"] == "knn")]
+    main = main_knn(pd.read_csv(probes_csv))
     means = main.groupby(["encoder", "dataset", "width"])[["retention", "rel_flops"]].mean()
     out: dict[str, Any] = {}
     for (encoder, dataset, width), row in means.iterrows():

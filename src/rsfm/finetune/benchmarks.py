@@ -67,6 +67,11 @@ def server_benchmarks() -> list[str]:
     return [name for name, benchmark in BENCHMARKS.items() if benchmark.server]
 
 
+def with_init(table: pd.DataFrame) -> pd.DataFrame:
+    """A tidy table with its ``init`` column filled: ``pretrained`` where a table (or row) predates inits."""
+    return table.assign(init=table["init"].fillna("pretrained") if "init" in table else "pretrained")
+
+
 def headline(table: pd.DataFrame) -> pd.DataFrame:
     """The rows of each benchmark's headline metric in a tidy table (rule finetune_table's)."""
     wanted = table["metric"] == table["benchmark"].map({name: b.headline for name, b in BENCHMARKS.items()})
@@ -75,5 +80,5 @@ def headline(table: pd.DataFrame) -> pd.DataFrame:
 
 __all__ = [
     "BENCHMARKS", "DIOR_R", "DOTA_V2", "LOVEDA", "POTSDAM", "SPLIT_LAYOUT", "Benchmark", "headline",
-    "server_benchmarks",
+    "server_benchmarks", "with_init",
 ]  # fmt: skip

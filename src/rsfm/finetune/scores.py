@@ -293,7 +293,10 @@ class SceneAPMetric(RotatedAPMetric):
         if self.merge_patches or self.format_only:
             raise ValueError("SceneAPMetric scores merged scenes; for a submission use RateAwareDOTAMetric")
         if self.predict_box_type != "rbox":
-            raise NotImplementedError(f"SceneAPMetric merges rbox predictions, not {self.predict_box_type!r}")
+            raise ValueError(
+                f"SceneAPMetric merges rbox predictions, not {self.predict_box_type!r}: set "
+                "predict_box_type='rbox' (Oriented R-CNN's output)"
+            )
         self.scene_labels = Path(data_root) / scene_labels
         self.ignore_difficult = bool(ignore_difficult)
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from rsfm.finetune.benchmarks import BENCHMARKS, headline
+from rsfm.finetune.benchmarks import BENCHMARKS, headline, with_init
 from rsfm.io import atomic_write
 from rsfm.paper_numbers import PAPER1, PaperNumber, paper_numbers, parameter_count
 
@@ -77,8 +77,8 @@ SCRATCH_LABEL = "ours, from scratch (init: scratch)"
 def _by_init(table: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(pretrained rows, rows of randomly initialised encoders): the figures draw the second as a baseline, never
     averaged into the first. Tables from before the init column hold pretrained runs only."""
-    init = table["init"].fillna("pretrained") if "init" in table else pd.Series("pretrained", index=table.index)
-    return table[init == "pretrained"].copy(), table[init == "scratch"].copy()
+    table = with_init(table)
+    return table[table["init"] == "pretrained"].copy(), table[table["init"] == "scratch"].copy()
 
 
 def _save(fig, figure: str | Path) -> None:
