@@ -1,6 +1,7 @@
 """Fine-tuning as the workflow runs it: generated mm configs, real mmrotate/mmseg runs on synthetic data, resume,
 test-server exports, the tidy table and the figures."""
 
+import itertools
 import json
 
 import numpy as np
@@ -70,7 +71,7 @@ def test_generated_config_carries_encoder_input_size_schedule_and_fraction(encod
     assert (train.dataset.fraction, train.dataset.seed, cfg.randomness["seed"]) == (0.25, 3, 3)
     assert train.dataset.dataset.data_root == str(tmp_path / "data") == cfg.val_dataloader.dataset.data_root
     assert cfg.train_cfg.max_iters == 12 and cfg.default_hooks.checkpoint.interval == 12
-    assert [s["end"] for s in cfg.param_scheduler] == [2, 12]
+    assert [s["end"] for s in cfg.param_scheduler] == [3, 12]  # 2 warm-up iterations (mmengine: end exclusive)
     assert cfg.optim_wrapper.type == "OptimWrapper" and cfg.optim_wrapper.optimizer.lr == 1e-3
     if BENCHMARKS[benchmark].toolbox == "mmrotate":
         assert cfg.model.neck.in_channels == 96 and cfg.model.neck.patch_size == 8
@@ -96,6 +97,30 @@ def test_generated_config_on_gpus_uses_bf16_and_syncbn(encoder, tmp_path):
     assert cfg.optim_wrapper.type == "AmpOptimWrapper" and cfg.optim_wrapper.dtype == "bfloat16"
     assert cfg.model.decode_head.norm_cfg.type == "SyncBN" and cfg.env_cfg.dist_cfg["backend"] == "nccl"
     assert cfg.model.backbone.img_size == 512  # the base config's size when the pipeline sets none
+
+
+@pytest.mark.parametrize("warmup", [0, 1, 2, 5])
+def test_learning_rate_rises_to_its_peak_in_warmup_iterations_then_decays(encoder, tmp_path, warmup):
+    """The generated schedulers, stepped as mmengine's Runner steps them: the lr reaches its peak at iteration
+    `warmup` (at once for 0) and falls by cosine to 0; a LinearLR ending at 1 would hold it at 1e-3 x peak."""
+    import torch
+    from mmengine.registry import PARAM_SCHEDULERS
+
+    settings = {"max_iters": 12, "warmup_iters": warmup, "lr": 1e-3}
+    cfg = build_config(
+        "potsdam", "vit_tiny12x4", 1.0, 0, encoder=encoder, data_root=tmp_path, work_dir=tmp_path, settings=settings,
+        base_dir=BASES,
+    )  # fmt: skip
+    optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1e-3)
+    schedulers = [PARAM_SCHEDULERS.build({**s, "optimizer": optimizer}) for s in cfg.param_scheduler]
+    lrs = []
+    for _ in range(12):
+        lrs.append(optimizer.param_groups[0]["lr"])
+        for scheduler in schedulers:
+            scheduler.step()
+    assert lrs[warmup] == pytest.approx(1e-3) and max(lrs) == pytest.approx(1e-3)
+    assert all(a < b for a, b in itertools.pairwise(lrs[: warmup + 1]))  # rising
+    assert all(a >= b for a, b in itertools.pairwise(lrs[warmup:])) and lrs[-1] < 1e-4
 
 
 def test_settings_layer_schedule_benchmark_size():
@@ -419,3 +444,45 @@ def test_a_split_trained_on_is_reported_as_seen(encoder, tmp_path):
     assert resolve_settings({"per_benchmark": {"dota_v2": {"train_splits": ["train", "val"]}}}, "dota_v2", "x")[
         "train_splits"
     ] == ["train", "val"]
+
+
+@pytest.mark.slow
+def test_detector_learns_the_scene_it_trains_on(tmp_path):
+    """The detection chain learns: Oriented R-CNN on a random-init tiny encoder, trained on one synthetic DIOR-R image
+    (a plane and three tennis courts, 12-25 px at the 128-px input) for 300 iterations and scored on that same image,
+    reaches a mAP far above 0 (92 when measured). The default's 12-iteration runs score 0, so this is what shows
+    that boxes are encoded, rescaled and scored consistently from data stage to metric (docs/finetuning.md)."""
+    from rsfm.data import pipeline
+
+    out = tmp_path / "encoder"
+    out.mkdir()
+    cfg = RunConfig("vit_tiny12x1", "", str(out), img_size=64, patch_size=8, decoder_dim=32, decoder_depth=1)
+    export_encoder(build_model(cfg), cfg, 1, out)
+    dataset = validate_config(
+        {"data": {"datasets": {"dior_r": {
+            "source": "synthetic",
+            "synthetic": {"splits": {"train": 1, "val": 1, "test": 1}, "image_size": 256, "seed": 2, "gsd": [0.5, 0.7],
+                          "classes": ["airplane", "tenniscourt"], "object_density": 20},
+            "tiling": {"size": 256, "gap": 0, "rates": [1.0], "iof_thr": 0.7, "keep_empty": True},
+        }}}},
+        REPO / "workflow/schemas/config.schema.yaml",
+    )["data"]["datasets"]["dior_r"]  # fmt: skip
+    pipeline.synthesize("dior_r", dataset, tmp_path / "raw")
+    pipeline.convert("dior_r", dataset, tmp_path / "raw", tmp_path / "prepared", workers=1)
+    pipeline.tile("dior_r", dataset, tmp_path / "prepared", tmp_path / "tiles", workers=1)
+    for split in ("val", "test"):  # score the image trained on
+        for sub in ("images", "annfiles"):
+            for path in (tmp_path / "tiles" / split / sub).iterdir():
+                path.unlink()
+            for path in (tmp_path / "tiles/train" / sub).iterdir():
+                (tmp_path / "tiles" / split / sub / path.name).write_bytes(path.read_bytes())
+    objects = len((next((tmp_path / "tiles/train/annfiles").iterdir())).read_text().splitlines())
+    assert objects >= 4
+    config = quick(300)
+    config["per_benchmark"]["dior_r"]["options"]["model.rpn_head.anchor_generator.scales"] = [4]  # 16-px anchors
+    result = finetune(
+        config, "dior_r", "vit_tiny12x1", 1.0, 0, encoder=out / "encoder.safetensors", data_root=tmp_path / "tiles",
+        out_dir=tmp_path / "run", log_path=tmp_path / "run.log",
+    )  # fmt: skip
+    score = next(r["value"] for r in result["rows"] if r["metric"] == "dota/mAP")
+    assert score > 30, (score, objects)

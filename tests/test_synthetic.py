@@ -125,6 +125,18 @@ def test_dota_layout_labels_and_object_statistics(tmp_path):
     assert 9 <= np.median([v[0] for v in sizes["small-vehicle"]]) / gsd <= 13
 
 
+def test_detection_sets_take_a_gsd_range_and_an_object_density(tmp_path):
+    """``gsd`` as a [min, max] range is drawn per scene (and written to DOTA's gsd line); ``object_density`` scales the
+    objects of DIOR-R's images: the settings of the learnability experiments in docs/finetuning.md."""
+    synthetic.write_dota_like(tmp_path / "dota", {"train": 3}, scene_size=300, seed=1, gsd=(0.2, 0.3))
+    drawn = [float(read_dota_label(p).meta["gsd"]) for p in sorted((tmp_path / "dota/train/labelTxt").iterdir())]
+    assert all(0.2 <= g <= 0.3 for g in drawn) and len(set(drawn)) == 3
+    options = {"image_size": 256, "seed": 2, "classes": ["airplane", "tenniscourt", "storagetank"], "gsd": (0.5, 0.7)}
+    sparse = synthetic.write_dior_r_like(tmp_path / "sparse", {"train": 8}, **options)
+    dense = synthetic.write_dior_r_like(tmp_path / "dense", {"train": 8}, **options, object_density=100)
+    assert dense["train_objects"] > sparse["train_objects"], (sparse, dense)
+
+
 def test_dota_rejects_classes_it_cannot_draw(tmp_path):
     from rsfm.errors import ConfigError
 

@@ -237,9 +237,12 @@ def build_config(
     val_interval = int(settings.get("val_interval", min(cfg.train_cfg.val_interval, max_iters)))
     warmup = int(settings.get("warmup_iters", cfg.param_scheduler[0]["end"]))
     cfg.train_cfg.update(max_iters=max_iters, val_interval=val_interval)
+    # mmengine's LinearLR reaches its end factor at step end - 1 and is not stepped after: end = warmup + 1 peaks at
+    # iteration `warmup` (end = 1, as warmup_iters 0 or 1 used to give, held the lr at 1e-3 x peak for the whole run)
+    warm_up = [dict(type="LinearLR", start_factor=1e-3, by_epoch=False, begin=0, end=warmup + 1)] if warmup else []
     cfg.param_scheduler = [
-        dict(type="LinearLR", start_factor=1e-3, by_epoch=False, begin=0, end=max(1, warmup)),
-        dict(type="CosineAnnealingLR", eta_min=0.0, by_epoch=False, begin=max(1, warmup), end=max_iters),
+        *warm_up,
+        dict(type="CosineAnnealingLR", eta_min=0.0, by_epoch=False, begin=warmup, end=max_iters),
     ]
     optimizer = cfg.optim_wrapper.optimizer
     if "lr" in settings:

@@ -64,6 +64,14 @@ def _side_length(rng: np.random.Generator, size: int | Sequence[int]) -> int:
     return int(rng.integers(low, high + 1))
 
 
+def _draw_gsd(rng: np.random.Generator, gsd: float | Sequence[float]) -> float:
+    """``gsd`` itself, or a ground sampling distance drawn from its (min, max) range."""
+    if isinstance(gsd, int | float | np.number):
+        return float(gsd)
+    low, high = (float(v) for v in gsd)
+    return float(rng.uniform(low, high))
+
+
 def _check_classes(classes: Sequence[str], known: Sequence[str], dataset: str) -> None:
     """Refuse (ConfigError) classes the painter has no style for."""
     unknown = [c for c in classes if c not in known]
@@ -78,13 +86,13 @@ def write_dota_like(
     seed: int = 0,
     classes: Sequence[str] = DOTA_SYNTHETIC_CLASSES,
     *,
-    gsd: float = 0.4,
+    gsd: float | Sequence[float] = 0.4,
     object_density: float = 1.0,
 ) -> dict[str, int]:
     """DOTA v2 layout: ``<split>/images/P0000.png`` and ``<split>/labelTxt/P0000.txt``; the test split has images only.
 
-    ``scene_size`` is a side length or a (min, max) range drawn per side (DOTA scenes are not square). Image ids run
-    across splits. Returns images and objects per split.
+    ``scene_size`` is a side length or a (min, max) range drawn per side (DOTA scenes are not square), ``gsd`` (metres
+    per pixel) a value or a range drawn per scene. Image ids run across splits. Returns images and objects per split.
     """
     splits = dict(splits) if splits is not None else {"train": 3, "val": 1, "test": 1}
     _check_classes(classes, [c for c in DOTA_SYNTHETIC_CLASSES if c in DOTA_V2_CLASSES], "DOTA")
@@ -99,11 +107,12 @@ def write_dota_like(
             for _ in range(n_images):
                 rng = _image_rng(seed, number)
                 width, height = _side_length(rng, scene_size), _side_length(rng, scene_size)
-                scene = render(rng, width, height, detection_recipe(rng, classes), gsd, object_density)
+                scene_gsd = _draw_gsd(rng, gsd)
+                scene = render(rng, width, height, detection_recipe(rng, classes), scene_gsd, object_density)
                 name = f"P{number:04d}"
                 write_image(tmp / split / "images" / f"{name}.png", scene.image, atomic=False)
                 if split != "test":
-                    meta = {"imagesource": "synthetic", "gsd": f"{gsd:g}"}
+                    meta = {"imagesource": "synthetic", "gsd": f"{scene_gsd:g}"}
                     write_dota_label(tmp / split / "labelTxt" / f"{name}.txt", DotaLabel(scene.objects, meta))
                 found += len(scene.objects)
                 number += 1
@@ -119,7 +128,8 @@ def write_dior_r_like(
     seed: int = 0,
     classes: Sequence[str] = tuple(DIOR_STYLES),
     *,
-    gsd: tuple[float, float] = (0.4, 0.7),
+    gsd: float | Sequence[float] = (0.4, 0.7),
+    object_density: float = 1.5,
 ) -> dict[str, int]:
     """DIOR-R layout: ``JPEGImages-trainval/<id>.jpg``, ``JPEGImages-test/<id>.jpg``, ``Annotations/Oriented Bounding
     Boxes/<id>.xml`` (every image, test included, as released) and ``ImageSets/Main/{train,val,test}.txt``.
@@ -146,8 +156,8 @@ def write_dior_r_like(
                 chosen = [main_class, *extra]  # one main class and one or two others
                 styles = [s for c in chosen for s in DIOR_STYLES[c]]
                 class_of_style = {s: c for c in chosen for s in DIOR_STYLES[c]}
-                recipe = detection_recipe(rng, styles, density=1.5)
-                scene = render(rng, image_size, image_size, recipe, float(rng.uniform(*gsd)))
+                recipe = detection_recipe(rng, styles, density=object_density)
+                scene = render(rng, image_size, image_size, recipe, _draw_gsd(rng, gsd))
                 objects = [OrientedObject(o.poly, class_of_style[o.name], o.difficult) for o in scene.objects]
                 image_id = f"{number:05d}"
                 write_image(folder / f"{image_id}.jpg", scene.image, atomic=False, quality=92)
