@@ -268,6 +268,31 @@ def test_features_are_reused_only_for_the_same_encoder_weights(default_data, tmp
     assert all(not np.allclose(before[f], after[f]) for f in before)  # the new encoder's features, not the old ones
 
 
+def test_features_are_recomputed_when_the_images_change_under_the_same_names(default_data, tmp_path, forwards):
+    """A set regenerated (or downloaded again) with other pixels but the same file names and labels: the index is
+    unchanged, the images are not, so the cached features must not be reused."""
+    import pandas as pd
+    from PIL import Image
+
+    data = tmp_path / "data"
+    for stage in ("raw", "prepared"):
+        shutil.copytree(default_data / stage / "eurosat", data / stage / "eurosat", symlinks=True)
+    export(tmp_path / "pretrain", "enc", seed=0)
+    _, before, _ = features_of(SMALL, data, tmp_path)
+    prepared = data / "prepared/eurosat"
+    meta = json.loads((prepared / "meta.json").read_text())
+    image = prepared / meta["image_root"] / pd.read_csv(prepared / "test.csv")["path"].iloc[0]
+    with Image.open(image) as original:
+        flipped = original.transpose(Image.Transpose.ROTATE_90)
+    flipped.save(image)  # same name and label, other pixels
+    forwards.clear()
+    _, after, _ = features_of(SMALL, data, tmp_path)
+    assert forwards and all(not np.array_equal(before[f][0], after[f][0]) for f in before)
+    image.unlink()
+    with pytest.raises(DataError, match=r"is missing: rerun the data stage for eurosat"):
+        features_of(SMALL, data, tmp_path)
+
+
 def test_features_are_recomputed_when_the_input_settings_change(default_data, tmp_path, forwards):
     export(tmp_path / "pretrain", "enc", seed=0)
     _, mean_pooled, _ = features_of(SMALL, default_data, tmp_path)

@@ -338,6 +338,28 @@ def test_geobench_single_label_samples(tmp_path):
     assert max(nir["SeaLake"]) < min(nir["AnnualCrop"])  # water is dark in the near infrared
 
 
+def test_geobench_illumination_varies_brightness_within_a_class_and_nothing_else(tmp_path):
+    """``illumination`` scales each sample's bands (so mean colour tells less about the class); the scenes and every
+    other draw stay those of illumination 0, so the pixels of a sample differ by per-band factors only."""
+    classes, bands = ["Forest", "Industrial"], ["04 - Red", "03 - Green", "02 - Blue", "08 - NIR"]
+    split = {"train": 8, "valid": 1, "test": 1}
+    for name, spread in (("plain", 0.0), ("lit", 0.3)):
+        synthetic.write_geobench_like(tmp_path / name, "m-eurosat", classes, split, bands, 32, seed=4,
+                                      illumination=spread)  # fmt: skip
+    brightness: dict[str, list[list[float]]] = {"plain": [], "lit": []}
+    for path in sorted((tmp_path / "plain/m-eurosat").glob("*.hdf5")):
+        (plain_attrs, plain), (lit_attrs, lit) = read_sample(path), read_sample(tmp_path / "lit/m-eurosat" / path.name)
+        assert plain_attrs["label"] == lit_attrs["label"]
+        ratios = [lit[b].astype(float).mean() / plain[b].astype(float).mean() for b in bands]
+        for band, ratio in zip(bands, ratios, strict=True):  # one factor per band, same scene and noise
+            bright = plain[band] > 200
+            np.testing.assert_allclose(lit[band][bright] / plain[band][bright].astype(float), ratio, rtol=0.02)
+        brightness["lit"].append(ratios)
+    factors = np.log(np.array(brightness["lit"]))
+    assert 0.15 < factors.mean(axis=1).std() < 0.6  # exp(N(0, 0.3)) per sample, plus per-band N(0, 0.15)
+    assert factors.std(axis=1).mean() > 0.05  # and the bands move apart
+
+
 def test_geobench_multilabel_and_sar_samples(tmp_path):
     from rsfm.data.registry import BIGEARTHNET_43_CLASSES, get_dataset
 

@@ -99,10 +99,21 @@ def read_index(prepared: str | Path, split: str) -> tuple[pd.DataFrame, dict[str
 
 
 def index_digest(prepared: str | Path, split: str) -> str:
-    """sha256 of a split's index CSV and the set's meta.json (what the data stage says the split holds)."""
+    """sha256 of a split's index CSV, the set's meta.json and the bytes of every image the index lists: a set
+    regenerated or downloaded again under the same names and labels gets new features, not the cached ones."""
     from rsfm.run_state import tree_digest
 
-    return tree_digest(prepared, ["meta.json", f"{split}.csv"])
+    index, meta = read_index(prepared, split)
+    root = Path(prepared) / meta["image_root"]
+    digest = hashlib.sha256(tree_digest(prepared, ["meta.json", f"{split}.csv"]).encode())
+    for path in index["path"].astype(str):
+        if not (root / path).is_file():
+            raise DataError(f"{root / path}, listed in {Path(prepared) / split}.csv, is missing: rerun the data stage "
+                            f"for {Path(prepared).name} (its raw files were moved or deleted)")  # fmt: skip
+        digest.update(path.encode() + b"\0")
+        with open(root / path, "rb") as handle:
+            digest.update(hashlib.file_digest(handle, "sha256").digest())
+    return digest.hexdigest()
 
 
 def targets_of(index: pd.DataFrame, meta: dict[str, Any]) -> np.ndarray:

@@ -520,6 +520,7 @@ def write_geobench_like(
     seed: int = 0,
     *,
     gsd: float = 10.0,
+    illumination: float = 0.0,
 ) -> dict[str, int]:
     """GEO-Bench v1 classification layout: ``<task>/<sample>.hdf5`` and ``<task>/default_partition.json``.
 
@@ -527,6 +528,10 @@ def write_geobench_like(
     "pickle" = str(pickle.dumps(attrs)) with attrs = {"bands_order", "label", <band>: {"band_info", ...}}, plain
     Python types only. Single-label classes are balanced across samples; multi-label samples (BigEarthNet-like) have
     1-4 labels, each visible as a region of its land cover, and the label is a 0/1 list over ``classes``.
+
+    ``illumination`` > 0 varies each sample's acquisition: every band is scaled by exp(N(0, illumination)) (sun and
+    haze, all bands alike) times exp(N(0, illumination / 2)) (per band), so that a sample's mean colour says less
+    about its class and its texture and layout more.
     """
     import h5py
 
@@ -554,9 +559,16 @@ def write_geobench_like(
                     rgb, cover = scene.image, scene.cover
                 name = f"{task}_{number:06d}"
                 attrs: dict[str, Any] = {"bands_order": list(band_names), "label": label, "sample_name": name}
+                scales = np.ones(len(band_names))
+                if illumination > 0:  # drawn apart, so that illumination 0 leaves every other draw as it was
+                    light = _image_rng(seed, number, 0x11)
+                    scales = np.exp(light.normal(0, illumination) + light.normal(0, illumination / 2, len(band_names)))
                 with h5py.File(tmp / task / f"{name}.hdf5", "w") as handle:
-                    for band in band_names:
-                        data = band_values(band, cover, rgb, rng, gain)
+                    for band, scale in zip(band_names, scales, strict=True):
+                        band_gain = gain
+                        if illumination > 0:
+                            band_gain = np.full(cover.shape, scale, np.float32) if gain is None else gain * scale
+                        data = band_values(band, cover, rgb, rng, band_gain)
                         handle.create_dataset(band, data=data, track_times=False)
                         attrs[band] = {"band_info": _band_info(band), "spatial_resolution": gsd, "date": None,
                                        "transform": None, "crs": None, "meta_info": None}  # fmt: skip
