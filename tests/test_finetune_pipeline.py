@@ -27,13 +27,17 @@ BASES = REPO / "config/finetune"
 DEFAULT = yaml.safe_load((REPO / "config/config.yaml").read_text())
 
 
-@pytest.fixture(scope="module")
-def encoder(tmp_path_factory):
-    """A freshly initialised tiny 12x4 encoder exported as the pretraining stage does (patch 8, 64 px)."""
-    out = tmp_path_factory.mktemp("encoder")
-    cfg = RunConfig("vit_tiny12x4", "", str(out), img_size=64, patch_size=8, decoder_dim=32, decoder_depth=1)
+def export_random_encoder(out, size):
+    """A freshly initialised tiny encoder exported into ``out`` as the pretraining stage does (patch 8, 64 px)."""
+    cfg = RunConfig(size, "", str(out), img_size=64, patch_size=8, decoder_dim=32, decoder_depth=1)
     export_encoder(build_model(cfg), cfg, 1, out)
     return out / "encoder.safetensors"
+
+
+@pytest.fixture(scope="module")
+def encoder(tmp_path_factory):
+    """A freshly initialised tiny 12x4 encoder (:func:`export_random_encoder`)."""
+    return export_random_encoder(tmp_path_factory.mktemp("encoder"), "vit_tiny12x4")
 
 
 def default_settings(benchmark, size="vit_tiny12x4"):
@@ -454,10 +458,8 @@ def test_detector_learns_the_scene_it_trains_on(tmp_path):
     that boxes are encoded, rescaled and scored consistently from data stage to metric (docs/finetuning.md)."""
     from rsfm.data import pipeline
 
-    out = tmp_path / "encoder"
-    out.mkdir()
-    cfg = RunConfig("vit_tiny12x1", "", str(out), img_size=64, patch_size=8, decoder_dim=32, decoder_depth=1)
-    export_encoder(build_model(cfg), cfg, 1, out)
+    (tmp_path / "encoder").mkdir()
+    weights = export_random_encoder(tmp_path / "encoder", "vit_tiny12x1")
     dataset = validate_config(
         {"data": {"datasets": {"dior_r": {
             "source": "synthetic",
@@ -481,7 +483,7 @@ def test_detector_learns_the_scene_it_trains_on(tmp_path):
     config = quick(300)
     config["per_benchmark"]["dior_r"]["options"]["model.rpn_head.anchor_generator.scales"] = [4]  # 16-px anchors
     result = finetune(
-        config, "dior_r", "vit_tiny12x1", 1.0, 0, encoder=out / "encoder.safetensors", data_root=tmp_path / "tiles",
+        config, "dior_r", "vit_tiny12x1", 1.0, 0, encoder=weights, data_root=tmp_path / "tiles",
         out_dir=tmp_path / "run", log_path=tmp_path / "run.log",
     )  # fmt: skip
     score = next(r["value"] for r in result["rows"] if r["metric"] == "dota/mAP")

@@ -181,10 +181,14 @@ def run(config_path: str | Path, launcher: str = "none") -> dict[str, Any] | Non
 
 def _split_of(dataloader: dict[str, Any]) -> str:
     """The split a dataloader reads, from its image folder (``val/images/`` -> val, ``img_dir/test`` -> test)."""
-    dataset = dataloader["dataset"]
+    return _split_of_dataset(_innermost(dataloader["dataset"]))
+
+
+def _innermost(dataset: dict[str, Any]) -> dict[str, Any]:
+    """The dataset config inside its wrappers (FractionSubset, ...): a ConcatDataset or one split's dataset."""
     while "dataset" in dataset:
         dataset = dataset["dataset"]
-    return _split_of_dataset(dataset)
+    return dataset
 
 
 def _split_of_dataset(dataset: dict[str, Any]) -> str:
@@ -195,9 +199,7 @@ def _split_of_dataset(dataset: dict[str, Any]) -> str:
 
 def training_splits(cfg: Any) -> list[str]:
     """The splits the training set reads (several under ``train_splits``: a ConcatDataset inside the FractionSubset)."""
-    dataset = cfg.train_dataloader["dataset"]
-    while "dataset" in dataset:
-        dataset = dataset["dataset"]
+    dataset = _innermost(cfg.train_dataloader["dataset"])
     parts = dataset.get("datasets", [dataset])
     return [_split_of_dataset(part) for part in parts]
 

@@ -14,8 +14,7 @@ import pandas as pd
 
 from rsfm.io import atomic_write
 from rsfm.paper_numbers import PAPER2, TARGET_REL_FLOPS, paper_numbers
-
-MAIN = "first-all"
+from rsfm.slimming import MAIN_VARIANT
 
 
 def _figure(panels: int, width: float = 3.4, height: float = 2.8, cols: int = 4):
@@ -45,7 +44,7 @@ def _save(fig, figure: str | Path) -> None:
 
 def main_knn(table: pd.DataFrame) -> pd.DataFrame:
     """The rows of the figures' main curves: the k-NN probe of paper 2's slimming rule."""
-    return table[(table["variant"] == MAIN) & (table["probe"] == "knn")]
+    return table[(table["variant"] == MAIN_VARIANT) & (table["probe"] == "knn")]
 
 
 def retention_vs_compute(probes_csv: str | Path, figure: str | Path) -> None:
@@ -135,7 +134,7 @@ def slimmable_vs_regular(probes_csv: str | Path, figure: str | Path) -> None:
 
 def knn_vs_linear(probes_csv: str | Path, figure: str | Path) -> None:
     table = pd.read_csv(probes_csv)
-    _curves(table[table["variant"] == MAIN], figure, hue="probe", panel="dataset", style="encoder")
+    _curves(table[table["variant"] == MAIN_VARIANT], figure, hue="probe", panel="dataset", style="encoder")
 
 
 def ablations(probes_csv: str | Path, figure: str | Path) -> None:
@@ -143,7 +142,7 @@ def ablations(probes_csv: str | Path, figure: str | Path) -> None:
     variants, one panel per encoder, datasets and seeds pooled."""
     table = pd.read_csv(probes_csv)
     table = table[table["probe"] == "knn"]
-    order = [MAIN, *sorted(set(table["variant"]) - {MAIN})]
+    order = [MAIN_VARIANT, *sorted(set(table["variant"]) - {MAIN_VARIANT})]
     _curves(table, figure, hue="variant", panel="encoder", x="width", xlabel="width factor s", hue_order=order)
 
 

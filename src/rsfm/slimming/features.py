@@ -87,7 +87,7 @@ class Split:
 
     images: torch.Tensor  # (N, C, H, W) float32, normalised
     targets: np.ndarray  # (N,) class ids or (N, L) multi-hot
-    digest: str = ""  # sha256 of the split's index (load_split); empty: hashed from the arrays when keyed
+    digest: str = ""  # index_digest (load_split): index and image bytes; empty: hashed from the arrays when keyed
 
 
 def read_index(prepared: str | Path, split: str) -> tuple[pd.DataFrame, dict[str, Any]]:

@@ -36,11 +36,10 @@ import pandas as pd
 
 from rsfm.errors import ConfigError, DataError
 from rsfm.io import atomic_write
-from rsfm.slimming import analyses, probes
+from rsfm.slimming import MAIN_VARIANT, analyses, probes
 from rsfm.slimming.encoders import describe, identity, load_encoder
 from rsfm.slimming.features import SplitImages, read_index, stored_key, sweeps
 
-MAIN_VARIANT = "first-all"
 PROBE_COLUMNS = ["encoder", "group", "base", "method", "training", "dataset", "variant", "width", "rel_flops",
                  "params_m", "probe", "seed", "metric", "value", "retention", "weights_sha256"]  # fmt: skip
 REDUNDANCY_COLUMNS = ["encoder", "group", "dataset", "width", "rel_flops", "measure", "value"]

@@ -55,6 +55,11 @@ def _mlp_in(mlp: nn.Module) -> list[nn.Linear]:
     return [mlp.fc1_g, mlp.fc1_x] if isinstance(mlp, SwiGLU) else [mlp.fc1]
 
 
+def _hidden(mlp: nn.Module) -> int:
+    """The MLP's hidden units."""
+    return _mlp_in(mlp)[0].out_features
+
+
 def choose(n: int, k: int, selection: str, generator: torch.Generator | None = None) -> torch.Tensor:
     """Indices of the ``k`` kept of ``n`` dimensions, ascending."""
     if selection == "first":
@@ -92,7 +97,7 @@ def _attention_cut(attn: Attention, s: float, selection: str, generator: torch.G
 def _mlp_cut(mlp: nn.Module, s: float, selection: str, generator: torch.Generator | None) -> _Cut:
     if not isinstance(mlp.norm, nn.Identity):
         raise ConfigError("slimming an MLP with a hidden-layer norm is not supported")
-    hidden = _mlp_in(mlp)[0].out_features
+    hidden = _hidden(mlp)
     units = choose(hidden, kept(hidden, s), selection, generator)
     return _Cut(mlp, len(units), units, units)
 
@@ -150,8 +155,7 @@ def _plan(model: nn.Module, s: float, selection: str, parts: str, seed: int) -> 
                 cuts.append(_attention_cut(child, s, selection, generator))
             elif _is_mlp(child) and parts in ("all", "mlp"):
                 cuts.append(_mlp_cut(child, s, selection, generator))
-    full = [cut.module.head_dim if isinstance(cut.module, Attention) else _mlp_in(cut.module)[0].out_features
-            for cut in cuts]  # fmt: skip
+    full = [cut.module.head_dim if isinstance(cut.module, Attention) else _hidden(cut.module) for cut in cuts]
     return [cut for cut, n in zip(cuts, full, strict=True) if cut.k < n]
 
 
@@ -182,7 +186,7 @@ def slim_mlp(mlp: nn.Module, s: float, selection: str = "first", generator: torc
     """A copy of ``mlp`` (timm ``Mlp`` or ``SwiGLU``) keeping ``kept(hidden, s)`` hidden units."""
     slim = shared_copy(mlp)
     cut = _mlp_cut(slim, s, selection, generator)
-    if cut.k < _mlp_in(mlp)[0].out_features:
+    if cut.k < _hidden(mlp):
         _apply(cut)
     return slim
 
@@ -246,7 +250,7 @@ def width_report(model: nn.Module) -> dict[str, int]:
         if isinstance(module, Attention) and "head_dim" not in report:
             report["head_dim"] = module.head_dim
         if _is_mlp(module) and "mlp_hidden" not in report:
-            report["mlp_hidden"] = _mlp_in(module)[0].out_features
+            report["mlp_hidden"] = _hidden(module)
     return report
 
 
