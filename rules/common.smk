@@ -116,6 +116,9 @@ def finetune_targets():
         "results/finetune/metrics.csv",
         "results/figures/finetune_vs_size.png",
         "results/figures/finetune_vs_fraction.png",
+        "results/finetune/scaling_law.csv",
+        "results/finetune/scaling_law_points.csv",
+        "results/figures/scaling_law.png",
     ]
     if FINETUNE.get("submissions"):
         from rsfm.finetune.run import planned_submissions, run_dir
@@ -204,6 +207,8 @@ def metrics_targets():
 
 # The report's first category (Snakemake's menu sorts categories by name: before "Data").
 COMPARISON_CATEGORY = "Comparison with the papers"
+# What the workflow answers beyond the papers (issue 18's questions); sorts after the phases' own categories.
+BEYOND_CATEGORY = "Open questions beyond the papers"
 
 
 def comparison_inputs(wildcards):

@@ -141,3 +141,55 @@ rule finetune_vs_fraction:
         kind="fraction",
     script:
         "../scripts/finetune_figure.py"
+
+
+# Paper 1's first open question (where do returns diminish beyond 2.4B?): a saturating law per benchmark against
+# parameters and pretraining compute, with bootstrap bands, extrapolated to config scaling_law.targets_m.
+rule scaling_law:
+    input:
+        table="results/finetune/metrics.csv",
+        pretrain=expand("results/pretrain/{size}/metrics.csv", size=FINETUNE.get("sizes", [])),
+    output:
+        fits=report(
+            "results/finetune/scaling_law.csv",
+            caption="../workflow/report/scaling_law.rst",
+            category=BEYOND_CATEGORY,
+        ),
+        points="results/finetune/scaling_law_points.csv",
+    log:
+        "logs/finetune/scaling_law.log",
+    benchmark:
+        "logs/benchmarks/finetune/scaling_law.tsv"
+    conda:
+        CONDA_ENV
+    threads: 1
+    resources:
+        **job_resources(mem_mb=4000, runtime=30),
+    params:
+        sizes=FINETUNE.get("sizes", []),
+        settings=canonical(CFG.get("scaling_law", {})),
+    script:
+        "../scripts/scaling_law.py"
+
+
+rule scaling_law_figure:
+    input:
+        fits="results/finetune/scaling_law.csv",
+        points="results/finetune/scaling_law_points.csv",
+    output:
+        report(
+            "results/figures/scaling_law.png",
+            caption="../workflow/report/scaling_law.rst",
+            category=BEYOND_CATEGORY,
+        ),
+    log:
+        "logs/figures/scaling_law.log",
+    benchmark:
+        "logs/benchmarks/figures/scaling_law.tsv"
+    conda:
+        CONDA_ENV
+    threads: 1
+    resources:
+        **job_resources(mem_mb=1000, runtime=5),
+    script:
+        "../scripts/scaling_law_figure.py"

@@ -53,6 +53,7 @@ def test_default_plans_synthetic_data_stage(tmp_path):
     assert jobs["finetune"] == 2 * 4 * (2 + 1)  # sizes x benchmarks x (pretrained fractions + scratch), one seed
     assert jobs["finetune_submission"] == 2 * 2  # DOTA v2.0 and LoveDA test servers, per size
     assert jobs["finetune_table"] == jobs["finetune_vs_size"] == jobs["finetune_vs_fraction"] == 1
+    assert jobs["scaling_law"] == jobs["scaling_law_figure"] == 1
     assert jobs["slim_features"] == jobs["slim_probe"] == jobs["slim_redundancy"] == len(RUNS) * 2  # x datasets
     assert all(jobs[f"slim_{figure}"] == 1 for figure in SLIM_FIGURES)
     assert jobs["paper_comparison"] == 1
@@ -85,6 +86,7 @@ def test_paper_plans_download_verify_extract_convert_tile_for_every_dataset(tmp_
     assert all("nodes=2" in res and "tasks=2" in res for res in g_runs)
     assert jobs["slim_features"] == (4 + 3 + 7) * 4  # our 4 sizes, 3 B12x1 runs, 7 external encoders x 4 tasks
     assert jobs["paper_comparison"] == 1
+    assert jobs["scaling_law"] == jobs["scaling_law_figure"] == 1  # the 4 sizes x 6 fractions of every benchmark
 
 
 def test_every_rule_reads_its_own_site_and_logs_and_benchmarks_in_the_one_environment(tmp_path):
@@ -246,6 +248,11 @@ def test_default_workflow_end_to_end(tmp_path):
                                                  ("moco", "slimmable")}  # fmt: skip
     for figure in SLIM_FIGURES:
         assert (tmp_path / f"results/figures/slim_{figure}.png").stat().st_size > 10_000
+    # the scaling law is refused on the default's two sizes, and the table and figure say why (rsfm.scaling)
+    fits = pd.read_csv(tmp_path / "results/finetune/scaling_law.csv")
+    assert len(fits) == 4 * 2 and set(fits["status"]) == {"refused"}
+    assert fits["reason"].str.startswith("2 sizes have results (vit_tiny12x1, vit_tiny12x4)").all()
+    assert (tmp_path / "results/figures/scaling_law.png").stat().st_size > 10_000
     # ours vs paper renders on the default, its toy rows labelled as such (rsfm.comparison)
     comparison = pd.read_csv(tmp_path / "results/paper_comparison.csv")
     assert set(comparison[comparison["quantity"] == "finetune"]["scale"].dropna()) == {"toy"}

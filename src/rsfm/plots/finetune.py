@@ -13,8 +13,8 @@ from pathlib import Path
 import pandas as pd
 
 from rsfm.finetune.benchmarks import BENCHMARKS, headline, with_init
-from rsfm.io import atomic_write
 from rsfm.paper_numbers import PAPER1, PaperNumber, paper_numbers, parameter_count
+from rsfm.plots import save_figure
 
 PAPER_MARK = {"marker": "D", "color": "0.35", "s": 22, "zorder": 4}
 
@@ -49,14 +49,14 @@ def _log_ticks(ax, values: pd.Series) -> None:
         ax.set_xlim(ticks[0] / 1.3, ticks[-1] * 1.6)  # room for the last point's label
 
 
-def _paper_scores(benchmark: str) -> tuple[list[PaperNumber], list[PaperNumber]]:
+def paper_scores(benchmark: str) -> tuple[list[PaperNumber], list[PaperNumber]]:
     """Paper 1's scores of ``benchmark``: those in its headline metric (drawn) and the others (named in the panel)."""
     numbers = [n for n in paper_numbers(PAPER1, "finetune") if n.benchmark == benchmark]
     metric = BENCHMARKS[benchmark].headline
     return [n for n in numbers if n.metric == metric], [n for n in numbers if n.metric != metric]
 
 
-def _paper_marks(ax, numbers: list[PaperNumber], x: list[float], others: list[PaperNumber]) -> str:
+def paper_marks(ax, numbers: list[PaperNumber], x: list[float], others: list[PaperNumber]) -> str:
     """Paper 1's numbers as reference marks at ``x``, labelled "paper" in the legend; its scores in other metrics
     come back as a note for the panel's title (a number in another metric must not sit on this axis)."""
     if numbers:
@@ -81,15 +81,6 @@ def _by_init(table: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     return table[table["init"] == "pretrained"].copy(), table[table["init"] == "scratch"].copy()
 
 
-def _save(fig, figure: str | Path) -> None:
-    import matplotlib.pyplot as plt
-
-    fig.tight_layout()
-    with atomic_write(figure, "wb") as handle:
-        fig.savefig(handle, format="png", dpi=130)
-    plt.close(fig)
-
-
 def metric_vs_size(table_csv: str | Path, figure: str | Path) -> None:
     """Headline metric against encoder parameters (log scale) at the largest training fraction of each benchmark."""
     import seaborn as sns
@@ -109,13 +100,13 @@ def metric_vs_size(table_csv: str | Path, figure: str | Path) -> None:
         for size, group in rows.groupby("size"):
             ax.annotate(size, (group["params_m"].iloc[0], group["value"].mean()), fontsize=6,
                         xytext=(3, 3), textcoords="offset points")  # fmt: skip
-        drawn, others = _paper_scores(benchmark)
+        drawn, others = paper_scores(benchmark)
         drawn = [n for n in drawn if n.fraction == 1.0]  # the panel's fraction: all of the training set
         at = [parameter_count(n.model) for n in drawn]
-        note = _paper_marks(ax, drawn, at, others)
+        note = paper_marks(ax, drawn, at, others)
         _log_ticks(ax, pd.concat([rows["params_m"], pd.Series(at, dtype=float)]))
         ax.set(xlabel="encoder parameters (M)", ylabel="score (%)", title=BENCHMARKS[benchmark].label + note)
-    _save(fig, figure)
+    save_figure(fig, figure)
 
 
 def metric_vs_fraction(table_csv: str | Path, figure: str | Path) -> None:
@@ -139,13 +130,13 @@ def metric_vs_fraction(table_csv: str | Path, figure: str | Path) -> None:
             sns.scatterplot(data=baseline, x="fraction_pct", y="value", hue="size", hue_order=sizes, marker="s",
                             facecolor="none", ax=ax, legend=False)  # fmt: skip
             ax.scatter([], [], marker="s", facecolor="none", edgecolor="0.3", label=SCRATCH_LABEL)
-        drawn, others = _paper_scores(benchmark)
+        drawn, others = paper_scores(benchmark)
         drawn = [n for n in drawn if n.fraction is not None]
         at = [100 * n.fraction for n in drawn]
-        note = _paper_marks(ax, drawn, at, others)
+        note = paper_marks(ax, drawn, at, others)
         _log_ticks(ax, pd.concat([rows["fraction_pct"], pd.Series(at, dtype=float)]))
         ax.set(xlabel="training data (%)", ylabel="score (%)", title=BENCHMARKS[benchmark].label + note)
-    _save(fig, figure)
+    save_figure(fig, figure)
 
 
 __all__ = ["metric_vs_fraction", "metric_vs_size"]

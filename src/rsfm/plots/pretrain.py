@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from rsfm.io import atomic_write
+from rsfm.plots import save_figure
 
 
 def loss_curve(metrics_csv: str | Path, figure: str | Path, title: str) -> None:
@@ -31,7 +31,4 @@ def loss_curve(metrics_csv: str | Path, figure: str | Path, title: str) -> None:
     lr_ax.set_ylabel("learning rate", color="C1")
     lr_ax.grid(False)
     ax.legend(loc="upper right")
-    fig.tight_layout()
-    with atomic_write(figure, "wb") as handle:
-        fig.savefig(handle, format="png", dpi=130)
-    plt.close(fig)
+    save_figure(fig, figure)

@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from rsfm.io import atomic_write
 from rsfm.paper_numbers import PAPER2, TARGET_REL_FLOPS, paper_numbers
+from rsfm.plots import save_figure
 from rsfm.slimming import MAIN_VARIANT
 
 
@@ -31,15 +31,6 @@ def _figure(panels: int, width: float = 3.4, height: float = 2.8, cols: int = 4)
     for ax in axes.flat[panels:]:
         ax.set_visible(False)
     return fig, list(axes.flat)
-
-
-def _save(fig, figure: str | Path) -> None:
-    import matplotlib.pyplot as plt
-
-    fig.tight_layout()
-    with atomic_write(figure, "wb") as handle:
-        fig.savefig(handle, format="png", dpi=130)
-    plt.close(fig)
 
 
 def main_knn(table: pd.DataFrame) -> pd.DataFrame:
@@ -65,7 +56,7 @@ def retention_vs_compute(probes_csv: str | Path, figure: str | Path) -> None:
     ax.set(xlabel="relative compute (FLOPs, 10% bins)", ylabel="k-NN retention (mean +/- 2 SD)", xlim=(-0.02, 1))
     ax.axhline(1.0, color="0.6", linewidth=0.8, linestyle=":")
     ax.legend(fontsize=7, loc="lower right")
-    _save(fig, figure)
+    save_figure(fig, figure)
 
 
 def _curves(
@@ -83,7 +74,7 @@ def _curves(
         ax.set_xscale("log")
         ax.set(xlabel=xlabel, ylabel="retention", title=str(name))
         ax.axhline(1.0, color="0.6", linewidth=0.8, linestyle=":")
-    _save(fig, figure)
+    save_figure(fig, figure)
 
 
 def per_model_curves(probes_csv: str | Path, figure: str | Path, keep: Callable | None = None) -> None:
@@ -118,7 +109,7 @@ def slimmable_vs_regular(probes_csv: str | Path, figure: str | Path) -> None:
         ax.text(0.5, 0.5, "no encoder trained both slimmable and regular\n(pretrain.runs with slimmable)",
                 ha="center", va="center", transform=ax.transAxes)  # fmt: skip
         ax.set_axis_off()
-        _save(fig, figure)
+        save_figure(fig, figure)
         return
     panels = sorted(table["dataset"].unique())
     fig, axes = _figure(len(panels))
@@ -129,7 +120,7 @@ def slimmable_vs_regular(probes_csv: str | Path, figure: str | Path) -> None:
                      legend=index == 0)  # fmt: skip
         ax.set_xscale("log")
         ax.set(xlabel="relative compute (FLOPs)", ylabel=f"k-NN {rows['metric'].iloc[0]}", title=str(name))
-    _save(fig, figure)
+    save_figure(fig, figure)
 
 
 def knn_vs_linear(probes_csv: str | Path, figure: str | Path) -> None:
@@ -163,7 +154,7 @@ def redundancy_curves(redundancy_csv: str | Path, spectra_csv: str | Path, figur
     full = spectra[spectra["width"] == 1.0]
     sns.lineplot(data=full, x="component", y="ratio", hue="encoder", style="dataset", ax=axes[3], legend=False)
     axes[3].set(xscale="log", yscale="log", xlabel="principal component", ylabel="explained variance ratio (s = 1)")
-    _save(fig, figure)
+    save_figure(fig, figure)
 
 
 FIGURES = {

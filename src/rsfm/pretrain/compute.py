@@ -1,0 +1,32 @@
+"""What a pretraining run computed: its training FLOPs, from its settings (run.json) and its training log."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+from rsfm.headlines import pretrain_metrics
+
+
+def flops_per_image(run_json: str | Path) -> float:
+    """Forward and backward FLOPs of one image through the run's objective, counted on a meta-device build (no
+    memory for the weights, so the largest sizes count on a login node too)."""
+    import torch
+
+    from rsfm.pretrain.engine import RunConfig, build_model
+
+    cfg = dataclasses.replace(RunConfig.from_json(run_json), compile=False)
+    with torch.device("meta"):
+        objective = build_model(cfg)
+    return float(objective.train_flops_per_image(cfg.img_size))
+
+
+def training_flops(run_json: str | Path, metrics_csv: str | Path) -> float:
+    """The run's training FLOPs: FLOPs per image x the images its logged steps saw (steps x global batch)."""
+    from rsfm.pretrain.engine import RunConfig
+
+    steps = pretrain_metrics(metrics_csv)["steps"]
+    return flops_per_image(run_json) * steps * RunConfig.from_json(run_json).global_batch
+
+
+__all__ = ["flops_per_image", "training_flops"]
