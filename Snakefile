@@ -18,6 +18,7 @@ include: "rules/finetune.smk"
 include: "rules/slimming.smk"
 include: "rules/metrics.smk"
 include: "rules/compare.smk"
+include: "rules/cost.smk"
 
 
 localrules:

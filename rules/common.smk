@@ -226,10 +226,28 @@ def comparison_sizes():
     return sorted({*PRETRAIN.get("sizes", []), *FINETUNE.get("sizes", [])})
 
 
+COST = CFG.get("cost", {})
+
+
+def repository_file(path):
+    """A file of the repository named relative to it in the config (cost.paper_config, cost.throughput), as the
+    workflow finds it from any --directory (relative to the working directory, as finetune_base_config gives)."""
+    return os.path.relpath(Path(workflow.basedir) / path)
+
+
+COST_TARGETS = ["results/cost/run_cost.csv", "results/cost/paper_projection.csv", "results/figures/cost.png"]
+
+
 def all_targets():
     data = ["results/data/summary.csv", "results/data/summary.md", "results/figures/data_samples.png"]
     comparison = ["results/paper_comparison.csv", "results/paper_comparison.md"]
-    return data + pretrain_targets() + finetune_targets() + slim_targets() + metrics_targets() + comparison
+    work = pretrain_targets() + finetune_targets() + slim_targets() + metrics_targets()
+    return data + work + comparison + COST_TARGETS
+
+
+def cost_inputs():
+    """Everything else the run makes: the cost of a run is summed once all of its jobs are done."""
+    return [target for target in all_targets() if target not in COST_TARGETS]
 
 
 def phase_targets(phase):

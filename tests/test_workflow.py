@@ -54,6 +54,7 @@ def test_default_plans_synthetic_data_stage(tmp_path):
     assert jobs["finetune_submission"] == 2 * 2  # DOTA v2.0 and LoveDA test servers, per size
     assert jobs["finetune_table"] == jobs["finetune_vs_size"] == jobs["finetune_vs_fraction"] == 1
     assert jobs["scaling_law"] == jobs["scaling_law_figure"] == 1
+    assert jobs["run_cost"] == jobs["paper_cost"] == jobs["cost_figure"] == 1
     assert jobs["slim_features"] == jobs["slim_probe"] == jobs["slim_redundancy"] == len(RUNS) * 2  # x datasets
     assert all(jobs[f"slim_{figure}"] == 1 for figure in SLIM_FIGURES)
     assert jobs["paper_comparison"] == 1
@@ -87,6 +88,7 @@ def test_paper_plans_download_verify_extract_convert_tile_for_every_dataset(tmp_
     assert jobs["slim_features"] == (4 + 3 + 7) * 4  # our 4 sizes, 3 B12x1 runs, 7 external encoders x 4 tasks
     assert jobs["paper_comparison"] == 1
     assert jobs["scaling_law"] == jobs["scaling_law_figure"] == 1  # the 4 sizes x 6 fractions of every benchmark
+    assert jobs["run_cost"] == jobs["paper_cost"] == jobs["cost_figure"] == 1
 
 
 def test_every_rule_reads_its_own_site_and_logs_and_benchmarks_in_the_one_environment(tmp_path):
@@ -253,6 +255,14 @@ def test_default_workflow_end_to_end(tmp_path):
     assert len(fits) == 4 * 2 and set(fits["status"]) == {"refused"}
     assert fits["reason"].str.startswith("2 sizes have results (vit_tiny12x1, vit_tiny12x4)").all()
     assert (tmp_path / "results/figures/scaling_law.png").stat().st_size > 10_000
+    # what the run cost: every job but the cost's own, CPU-hours only (no job holds a GPU); the paper run's projection
+    jobs = pd.read_csv(tmp_path / "results/cost/jobs.csv")
+    assert len(jobs) >= 100 and (jobs["gpu_h"] == 0).all() and jobs["wall_s"].gt(0).all()
+    assert {"data", "pretrain", "finetune", "slimming", "figures"} <= set(jobs["stage"])
+    assert set(jobs.loc[jobs["stage"] == "pretrain", "size"]) == set(RUNS)
+    projected = pd.read_csv(tmp_path / "results/cost/paper_projection.csv")
+    assert projected.loc[projected["stage"] == "pretrain", "gpu_h"].gt(0).all() and len(projected) == 7 + 4
+    assert (tmp_path / "results/figures/cost.png").stat().st_size > 10_000
     # ours vs paper renders on the default, its toy rows labelled as such (rsfm.comparison)
     comparison = pd.read_csv(tmp_path / "results/paper_comparison.csv")
     assert set(comparison[comparison["quantity"] == "finetune"]["scale"].dropna()) == {"toy"}

@@ -39,14 +39,14 @@ def snakemake_job(snakemake: Any) -> Iterator[logging.Logger]:
 
 
 # The workflow's phases and the outputs of each (rules all_<phase>; dvc.yaml runs one stage per phase). Figures are
-# a phase of their own: they read only the other phases' tables, so they can be redrawn alone; so does the table of
-# ours vs the papers (rule paper_comparison), which the figures' reference marks go with.
+# a phase of their own: they read only the other phases' tables, so they can be redrawn alone; so do the table of
+# ours vs the papers (rule paper_comparison), which the figures' reference marks go with, and what the run cost.
 PHASES = {
     "data": ("results/data/",),
     "pretrain": ("results/pretrain/", "results/metrics/pretrain_"),
     "finetune": ("results/finetune/", "results/metrics/finetune"),
     "slimming": ("results/slimming/", "results/metrics/slimming"),
-    "figures": ("results/figures/", "results/paper_comparison."),
+    "figures": ("results/figures/", "results/paper_comparison.", "results/cost/"),
 }
 
 

@@ -56,6 +56,7 @@ class DatasetSpec:
     manual: bool = False
     manual_instructions: str = ""
     notes: str = ""
+    images: int | None = None  # images in the release, as its authors count them (what a pretraining epoch sees)
     # The settings of data.datasets.<name> that decide which release files are needed, and the function narrowing
     # the entry (files, layout, instructions) to them; none: every file is needed whatever the settings.
     selected_by: tuple[str, ...] = ()
@@ -241,6 +242,7 @@ _DATASETS = (
             "(train/<category>/.../*.jpg) and test.zip (test/*.jpg)."
         ),
         notes="Paper 1 pretrains on all ~1M images (train and test), labels unused. md5s as recorded by torchgeo.",
+        images=1_000_848,  # Long et al. 2021: 10,000 labelled train + 990,848 test images
     ),
     DatasetSpec(
         name="dota_v2",

@@ -4,18 +4,23 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rsfm.headlines import pretrain_metrics
 
+if TYPE_CHECKING:
+    from rsfm.pretrain.engine import RunConfig
 
-def flops_per_image(run_json: str | Path) -> float:
-    """Forward and backward FLOPs of one image through the run's objective, counted on a meta-device build (no
-    memory for the weights, so the largest sizes count on a login node too)."""
+
+def flops_per_image(run: RunConfig | str | Path) -> float:
+    """Forward and backward FLOPs of one image through the objective of ``run`` (its settings or its run.json),
+    counted on a meta-device build (no memory for the weights, so the largest sizes count on a login node too)."""
     import torch
 
     from rsfm.pretrain.engine import RunConfig, build_model
 
-    cfg = dataclasses.replace(RunConfig.from_json(run_json), compile=False)
+    run = run if isinstance(run, RunConfig) else RunConfig.from_json(run)
+    cfg = dataclasses.replace(run, compile=False)
     with torch.device("meta"):
         objective = build_model(cfg)
     return float(objective.train_flops_per_image(cfg.img_size))
