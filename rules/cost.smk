@@ -33,6 +33,7 @@ rule paper_cost:
     input:
         config=repository_file(COST["paper_config"]),
         throughput=repository_file(COST["throughput"]),
+        schema=repository_file("workflow/schemas/config.schema.yaml"),
     output:
         report(
             "results/cost/paper_projection.csv",
@@ -49,8 +50,8 @@ rule paper_cost:
     resources:
         **job_resources(mem_mb=4000, runtime=10),
     params:
-        schema=workflow.source_path("../workflow/schemas/config.schema.yaml"),
-        base_dir=workflow.basedir,
+        # relative, as the inputs: moving the clone reruns nothing
+        base_dir=repository_file("."),
     script:
         "../scripts/paper_cost.py"
 

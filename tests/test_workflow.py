@@ -255,10 +255,11 @@ def test_default_workflow_end_to_end(tmp_path):
     assert len(fits) == 4 * 2 and set(fits["status"]) == {"refused"}
     assert fits["reason"].str.startswith("2 sizes have results (vit_tiny12x1, vit_tiny12x4)").all()
     assert (tmp_path / "results/figures/scaling_law.png").stat().st_size > 10_000
-    # what the run cost: every job but the cost's own, CPU-hours only (no job holds a GPU); the paper run's projection
+    # what the run cost: every job done before it (figures may still be drawing), CPU-hours only (no job holds a GPU);
+    # the paper run's projection
     jobs = pd.read_csv(tmp_path / "results/cost/jobs.csv")
-    assert len(jobs) >= 100 and (jobs["gpu_h"] == 0).all() and jobs["wall_s"].gt(0).all()
-    assert {"data", "pretrain", "finetune", "slimming", "figures"} <= set(jobs["stage"])
+    assert len(jobs) >= 90 and (jobs["gpu_h"] == 0).all() and jobs["wall_s"].gt(0).all()
+    assert {"data", "pretrain", "finetune", "slimming"} <= set(jobs["stage"])
     assert set(jobs.loc[jobs["stage"] == "pretrain", "size"]) == set(RUNS)
     projected = pd.read_csv(tmp_path / "results/cost/paper_projection.csv")
     assert projected.loc[projected["stage"] == "pretrain", "gpu_h"].gt(0).all() and len(projected) == 7 + 4
