@@ -87,8 +87,7 @@ def benchmark_data(benchmark):
 def finetune_base_config(benchmark):
     """The base mm config of a benchmark: a relative ``finetune.configs`` is the repository's folder, so the workflow
     finds it from any --directory; given relative to the working directory so moving the clone reruns nothing."""
-    folder = Path(workflow.basedir) / FINETUNE.get("configs", "config/finetune")
-    return os.path.relpath(folder / f"{benchmark}.py")
+    return repository_file(Path(FINETUNE.get("configs", "config/finetune")) / f"{benchmark}.py")
 
 
 def finetune_job_config(benchmark, size):
@@ -230,8 +229,8 @@ COST = CFG.get("cost", {})
 
 
 def repository_file(path):
-    """A file of the repository named relative to it in the config (cost.paper_config, cost.throughput), as the
-    workflow finds it from any --directory (relative to the working directory, as finetune_base_config gives)."""
+    """A file of the repository named relative to it in the config (finetune.configs, cost.paper_config,
+    cost.throughput), as the workflow finds it from any --directory, given relative to the working directory."""
     return os.path.relpath(Path(workflow.basedir) / path)
 
 

@@ -21,6 +21,7 @@ from typing import Any
 import pandas as pd
 
 from rsfm.errors import ConfigError, DataError
+from rsfm.io import write_csv
 
 JOB_COLUMNS = ["stage", "size", "job", "wall_s", "cpu_s", "gpus", "gpu_h"]
 COST_COLUMNS = ["stage", "size", "jobs", "wall_h", "cpu_h", "gpu_h"]
@@ -35,6 +36,7 @@ def job_gpus(stage: str, size: str, job: str, config: dict[str, Any]) -> int:
     """The GPUs a job's allocation holds, from the validated config: pretraining and fine-tuning runs their nodes x
     GPUs per node (a test-server export one of them), the slimming sweep and probes slimming.run.gpus; others 0."""
     from rsfm.finetune.run import launch_settings
+    from rsfm.launch import allocated_gpus
     from rsfm.pretrain.runs import pretrain_runs, run_settings
 
     if stage == "pretrain" and size in pretrain_runs(config.get("pretrain", {})):
@@ -47,7 +49,7 @@ def job_gpus(stage: str, size: str, job: str, config: dict[str, Any]) -> int:
         return int(config.get("slimming", {}).get("run", {}).get("gpus", 0) or 0)
     else:
         return 0
-    return int(settings.get("gpus_per_node", 0) or 0) * int(settings.get("nodes", 1) or 1)
+    return allocated_gpus(settings)
 
 
 def _stage_and_size(relative: Path) -> tuple[str, str]:
@@ -56,9 +58,7 @@ def _stage_and_size(relative: Path) -> tuple[str, str]:
     stage = parts[0] if len(parts) > 1 else "workflow"
     if stage == "pretrain":
         return stage, parts[1]
-    if stage == "finetune" and len(parts) > 3:
-        return stage, parts[2]
-    if stage == "slimming" and len(parts) > 3:
+    if stage in ("finetune", "slimming") and len(parts) > 3:  # <benchmark or step>/<size or encoder>/...
         return stage, parts[2]
     return stage, ""
 
@@ -110,8 +110,8 @@ def objective_name(run: Any) -> str:
 def _rate(run: Any, throughput: pd.DataFrame) -> tuple[float, str, str]:
     """(images/s per GPU, basis, hardware) of a pretraining run: the measured row of its model, objective and image
     size at its micro batch (else the first such row); else the MFU of the measured row closest in parameters (then
-    in batch) applied to the run's own FLOPs per image (which count its objective: MoCo's two views, a slimmable
-    step's widths)."""
+    in batch) applied to the run's own FLOPs per image (which count its objective: MoCo's two views; a slimmable
+    step's full width only, so its rate is then an upper bound and its GPU-hours a lower one)."""
     from rsfm.pretrain.compute import flops_per_image
 
     rows = throughput[(throughput["model"] == run.model) & (throughput["objective"] == objective_name(run))
@@ -149,6 +149,7 @@ def projection(config: dict[str, Any], throughput: pd.DataFrame) -> pd.DataFrame
     most (their allocations), per run or size."""
     from rsfm.data.registry import get_dataset
     from rsfm.finetune.run import launch_settings, planned_runs
+    from rsfm.launch import allocated_gpus
     from rsfm.pretrain.run import run_config
     from rsfm.pretrain.runs import pretrain_runs, run_settings
 
@@ -162,7 +163,7 @@ def projection(config: dict[str, Any], throughput: pd.DataFrame) -> pd.DataFrame
     for name in pretrain_runs(pretrain_cfg):
         run = run_config(pretrain_cfg, name, "", "")
         settings = run_settings(pretrain_cfg, name)
-        gpus = int(settings.get("gpus_per_node", 0) or 0) * int(settings.get("nodes", 1) or 1)
+        gpus = allocated_gpus(settings)
         seen = run.epochs * images
         if not gpus:
             rows.append({"stage": "pretrain", "size": name, "jobs": 1, "gpus_per_job": 0, "images": seen,
@@ -178,7 +179,7 @@ def projection(config: dict[str, Any], throughput: pd.DataFrame) -> pd.DataFrame
     for size in finetune_cfg.get("sizes", []):
         count = sum(1 for run in runs if run[1] == size)
         settings = launch_settings(finetune_cfg, size)
-        gpus = int(settings.get("gpus_per_node", 0) or 0) * int(settings.get("nodes", 1) or 1)
+        gpus = allocated_gpus(settings)
         hours = float(settings.get("runtime", 60)) / 60
         rows.append({"stage": "finetune", "size": size, "jobs": count, "gpus_per_job": gpus,
                      "gpu_h": count * hours * gpus, "wall_h": count * hours,
@@ -188,20 +189,13 @@ def projection(config: dict[str, Any], throughput: pd.DataFrame) -> pd.DataFrame
 
 
 # ------------------------------------------------------------------------------------------------------- the rules
-def _write(frame: pd.DataFrame, path: str | Path) -> None:
-    from rsfm.io import atomic_write
-
-    with atomic_write(path) as handle:
-        frame.to_csv(handle, index=False)
-
-
 def build_run_cost(benchmark_dir: str | Path, config: dict[str, Any], jobs_csv: str | Path,
                    cost_csv: str | Path) -> pd.DataFrame:  # fmt: skip
     """Rule run_cost: every job's cost and their sums per stage and size."""
     jobs = job_costs(benchmark_dir, config)
-    _write(jobs, jobs_csv)
+    write_csv(jobs, jobs_csv)
     summary = run_cost(jobs)
-    _write(summary, cost_csv)
+    write_csv(summary, cost_csv)
     return summary
 
 
@@ -215,7 +209,7 @@ def build_projection(config_path: str | Path, throughput_csv: str | Path, schema
 
     config = validate_config(yaml.safe_load(Path(config_path).read_text()), schema, base_dir=base_dir)
     table = projection(config, read_throughput(throughput_csv))
-    _write(table, out_csv)
+    write_csv(table, out_csv)
     return table
 
 

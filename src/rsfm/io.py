@@ -87,6 +87,12 @@ def atomic_write(path: str | os.PathLike[str], mode: str = "w", **open_kwargs: A
         raise
 
 
+def write_csv(frame: Any, path: str | os.PathLike[str]) -> None:
+    """A pandas table as CSV (no index), in one step: no half-written table."""
+    with atomic_write(path) as handle:
+        frame.to_csv(handle, index=False)
+
+
 def link_or_copy(source: Path, target: Path) -> None:
     """Hard-link when source and target share a filesystem (no extra space, instant), otherwise copy."""
     target.parent.mkdir(parents=True, exist_ok=True)

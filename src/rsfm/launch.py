@@ -55,6 +55,11 @@ def launch_settings(section: dict[str, Any], size: str, keys: Sequence[str] | No
     return {**section.get("run", {}), **{k: v for k, v in per_size.items() if keys is None or k in keys}}
 
 
+def allocated_gpus(launch_cfg: dict[str, Any]) -> int:
+    """The GPUs a run's allocation holds: nodes x GPUs per node (0 on CPUs)."""
+    return int(launch_cfg.get("gpus_per_node", 0) or 0) * int(launch_cfg.get("nodes", 1) or 1)
+
+
 def launcher_tasks(launch_cfg: dict[str, Any]) -> int:
     """SLURM tasks of a run, one torchrun each: ``tasks``, else one per node; a multiple of ``nodes``."""
     nodes = int(launch_cfg.get("nodes", 1))

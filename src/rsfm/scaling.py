@@ -258,16 +258,16 @@ def pretraining_compute(metrics_csvs: dict[str, str | Path]) -> dict[str, float]
 def build(table_csv: str | Path, pretrain_metrics: dict[str, str | Path], config: dict[str, Any] | None,
           fits_csv: str | Path, points_csv: str | Path) -> list[Fit]:  # fmt: skip
     """Rule scaling_law: fit every benchmark's law on both axes, write the fits and the figure's points."""
-    from rsfm.io import atomic_write
+    from rsfm.io import write_csv
 
     settings = Settings.from_config(config)
     runs = runs_of(pd.read_csv(table_csv))
     compute = pretraining_compute(pretrain_metrics)
     fits = fit_benchmarks(runs, compute, settings)
     table = pd.DataFrame([{**fit.row(), "level": settings.level, "gain": settings.gain} for fit in fits])
-    for path, frame in ((fits_csv, table), (points_csv, points_table(fits, runs, compute, settings))):
-        with atomic_write(path) as handle:
-            frame.to_csv(handle, index=False)
+    points = points_table(fits, runs, compute, settings)  # both tables made before either is written
+    write_csv(table, fits_csv)
+    write_csv(points, points_csv)
     return fits
 
 

@@ -71,6 +71,15 @@ def paper_marks(ax, numbers: list[PaperNumber], x: list[float], others: list[Pap
     return f"\npaper {others[0].model}: " + ", ".join(f"{n.metric} {n.value:g}" for n in others)
 
 
+def paper_marks_by_size(ax, benchmark: str) -> tuple[list[float], str]:
+    """Paper 1's scores of ``benchmark`` on all of its training set as marks at its parameter counts (an axis of
+    parameters in millions): (where they were drawn, the note of its scores in other metrics)."""
+    drawn, others = paper_scores(benchmark)
+    drawn = [n for n in drawn if n.fraction == 1.0]
+    at = [parameter_count(n.model) for n in drawn]
+    return at, paper_marks(ax, drawn, at, others)
+
+
 SCRATCH_LABEL = "ours, from scratch (init: scratch)"
 
 
@@ -100,10 +109,7 @@ def metric_vs_size(table_csv: str | Path, figure: str | Path) -> None:
         for size, group in rows.groupby("size"):
             ax.annotate(size, (group["params_m"].iloc[0], group["value"].mean()), fontsize=6,
                         xytext=(3, 3), textcoords="offset points")  # fmt: skip
-        drawn, others = paper_scores(benchmark)
-        drawn = [n for n in drawn if n.fraction == 1.0]  # the panel's fraction: all of the training set
-        at = [parameter_count(n.model) for n in drawn]
-        note = paper_marks(ax, drawn, at, others)
+        at, note = paper_marks_by_size(ax, benchmark)
         _log_ticks(ax, pd.concat([rows["params_m"], pd.Series(at, dtype=float)]))
         ax.set(xlabel="encoder parameters (M)", ylabel="score (%)", title=BENCHMARKS[benchmark].label + note)
     save_figure(fig, figure)

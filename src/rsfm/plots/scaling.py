@@ -10,9 +10,8 @@ from pathlib import Path
 import pandas as pd
 
 from rsfm.finetune.benchmarks import BENCHMARKS
-from rsfm.paper_numbers import parameter_count
 from rsfm.plots import save_figure
-from rsfm.plots.finetune import paper_marks, paper_scores
+from rsfm.plots.finetune import paper_marks_by_size
 from rsfm.scaling import AXES
 
 
@@ -49,9 +48,7 @@ def draw(fits_csv: str | Path, points_csv: str | Path, figure: str | Path) -> No
                 ax.text(0.03, 0.97, f"no fit ({fit['status']}):\n{_wrap(fit['reason'])}", transform=ax.transAxes,
                         fontsize=6, va="top", color="0.3")  # fmt: skip
             if axis == "params":
-                drawn, others = paper_scores(benchmark)
-                drawn = [n for n in drawn if n.fraction == 1.0]
-                paper_marks(ax, drawn, [parameter_count(n.model) for n in drawn], others)
+                paper_marks_by_size(ax, benchmark)
             _log_axis(ax)
             ax.set_title(title, fontsize=8)
             ax.set(xlabel=label, ylabel="score (%)")

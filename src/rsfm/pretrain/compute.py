@@ -30,8 +30,8 @@ def training_flops(run_json: str | Path, metrics_csv: str | Path) -> float:
     """The run's training FLOPs: FLOPs per image x the images its logged steps saw (steps x global batch)."""
     from rsfm.pretrain.engine import RunConfig
 
-    steps = pretrain_metrics(metrics_csv)["steps"]
-    return flops_per_image(run_json) * steps * RunConfig.from_json(run_json).global_batch
+    run = RunConfig.from_json(run_json)
+    return flops_per_image(run) * pretrain_metrics(metrics_csv)["steps"] * run.global_batch
 
 
 __all__ = ["flops_per_image", "training_flops"]
