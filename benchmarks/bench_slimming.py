@@ -19,8 +19,8 @@ import torch
 from timm.models.vision_transformer import VisionTransformer
 
 from rsfm.models.accounting import model_flops
+from rsfm.models.slim import slim_model
 from rsfm.slimming.features import embed
-from rsfm.slimming.slim import slim_model
 
 # paper 2's 31 widths
 WIDTHS = (

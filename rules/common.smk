@@ -8,7 +8,7 @@ from rsfm.config import validate_config
 from rsfm.data.pipeline import final_stage, raw_dir
 from rsfm.errors import ConfigError
 from rsfm.finetune.benchmarks import BENCHMARKS, server_benchmarks
-from rsfm.finetune.configs import INITS
+from rsfm.finetune.configs import INIT_PATTERN, parse_init
 from rsfm.plots.slimming import FIGURE_NAMES as SLIM_FIGURES
 from rsfm.workflow import PHASES, canonical, workflow_rules
 
@@ -104,8 +104,14 @@ def finetune_metric_files():
 
 
 def finetune_encoder(wc):
-    """A run's pretrained weights; a scratch run needs only their architecture (encoder.json)."""
-    return [] if wc.init == "scratch" else f"results/pretrain/{wc.size}/encoder.safetensors"
+    """A run's pretrained weights (slimmed or not); a scratch run needs only their architecture (encoder.json)."""
+    return f"results/pretrain/{wc.size}/encoder.safetensors" if parse_init(wc.init).pretrained else []
+
+
+def slim_dense_classification():
+    """The slimming study's probes of the encoders fine-tuned slimmed, for the dense-slimming figure, if it has any."""
+    probed = set(FINETUNE.get("slim", {}).get("sizes", [])) & set(SLIMMING.get("encoders", {}))
+    return {"probes": "results/slimming/probes.csv"} if probed else {}
 
 
 def finetune_targets():
@@ -119,6 +125,8 @@ def finetune_targets():
         "results/finetune/scaling_law_points.csv",
         "results/figures/scaling_law.png",
     ]
+    if FINETUNE.get("slim", {}).get("widths"):
+        targets += ["results/finetune/slim_dense.csv", "results/figures/slim_dense.png"]
     if FINETUNE.get("submissions"):
         from rsfm.finetune.run import planned_submissions, run_dir
 
@@ -180,8 +188,10 @@ def slim_outputs(pattern):
 def slim_targets():
     if not slim_outputs("{encoder}{dataset}"):
         return []
+    from rsfm.slimming.export import export_targets
+
     tables = ["results/slimming/probes.csv", "results/slimming/redundancy.csv", "results/slimming/spectra.csv"]
-    return tables + [f"results/figures/slim_{figure}.png" for figure in SLIM_FIGURES]
+    return tables + export_targets(SLIMMING) + [f"results/figures/slim_{figure}.png" for figure in SLIM_FIGURES]
 
 
 def slim_resource(key):

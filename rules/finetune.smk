@@ -19,7 +19,7 @@ rule finetune:
     wildcard_constraints:
         benchmark=wildcard_choice(FINETUNE.get("benchmarks", [])),
         size=wildcard_choice(FINETUNE.get("sizes", [])),
-        init=wildcard_choice(INITS),
+        init=INIT_PATTERN,
         fraction=r"[0-9.e-]+",
         seed=r"\d+",
     conda:
@@ -58,7 +58,7 @@ rule finetune_submission:
     wildcard_constraints:
         benchmark=wildcard_choice(server_benchmarks()),
         size=wildcard_choice(FINETUNE.get("sizes", [])),
-        init=wildcard_choice(INITS),
+        init=INIT_PATTERN,
         seed=r"\d+",
     conda:
         CONDA_ENV
@@ -145,6 +145,56 @@ rule finetune_vs_fraction:
 
 # Paper 1's first open question (where do returns diminish beyond 2.4B?): a saturating law per benchmark against
 # parameters and pretraining compute, with bootstrap bands, extrapolated to config scaling_law.targets_m.
+rule slim_dense_table:
+    input:
+        table="results/finetune/metrics.csv",
+        arch=expand("results/pretrain/{size}/encoder.json", size=FINETUNE.get("slim", {}).get("sizes", [])),
+        base=[finetune_base_config(b) for b in FINETUNE.get("slim", {}).get("benchmarks", [])],
+    output:
+        report(
+            "results/finetune/slim_dense.csv",
+            caption="../workflow/report/slim_dense.rst",
+            category=BEYOND_CATEGORY,
+        ),
+    log:
+        "logs/finetune/slim_dense.log",
+    benchmark:
+        "logs/benchmarks/finetune/slim_dense.tsv"
+    conda:
+        CONDA_ENV
+    threads: 1
+    resources:
+        **job_resources(mem_mb=2000, runtime=10),
+    params:
+        finetune_cfg=canonical(FINETUNE),
+    script:
+        "../scripts/slim_dense_table.py"
+
+
+# paper 2's classification retention of the same encoders, where the slimming study probes them
+rule slim_dense_figure:
+    input:
+        **slim_dense_classification(),
+        dense="results/finetune/slim_dense.csv",
+    output:
+        report(
+            "results/figures/slim_dense.png",
+            caption="../workflow/report/slim_dense.rst",
+            category=BEYOND_CATEGORY,
+        ),
+    log:
+        "logs/figures/slim_dense.log",
+    benchmark:
+        "logs/benchmarks/figures/slim_dense.tsv"
+    conda:
+        CONDA_ENV
+    threads: 1
+    resources:
+        **job_resources(mem_mb=1000, runtime=5),
+    script:
+        "../scripts/slim_dense_figure.py"
+
+
 rule scaling_law:
     input:
         table="results/finetune/metrics.csv",

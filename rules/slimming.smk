@@ -103,6 +103,31 @@ rule slim_tables:
         "../scripts/slim_tables.py"
 
 
+rule slim_export:
+    input:
+        # its own sweep's tables, not probes.csv: another encoder's sweep reruns no export
+        sweep=lambda wc: [f"results/slimming/probes/{wc.encoder}/{d}.csv" for d in SLIMMING["datasets"]],
+        encoder=lambda wc: slim_encoder_files(wc.encoder),
+    output:
+        directory("results/slimming/export/{encoder}/{budget}"),
+    log:
+        "logs/slimming/export/{encoder}/{budget}.log",
+    benchmark:
+        "logs/benchmarks/slimming/export/{encoder}/{budget}.tsv"
+    wildcard_constraints:
+        encoder=wildcard_choice(list(SLIMMING.get("encoders", {}))),
+        budget=r"(flops|width)[0-9.]+",
+    conda:
+        CONDA_ENV
+    threads: 1
+    resources:
+        **job_resources(mem_mb=slim_resource("mem_mb"), runtime=slim_resource("runtime")),
+    params:
+        slim_cfg=lambda wc: slim_job_config("export", wc.encoder),
+    script:
+        "../scripts/slim_export.py"
+
+
 for figure in SLIM_FIGURES:
 
     rule:

@@ -8,6 +8,10 @@ from __future__ import annotations
 import ast
 import importlib.util
 import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 import yaml
@@ -18,7 +22,7 @@ from .conftest import REPO
 from .workflow_dag import dag_jobs
 
 DVC = yaml.safe_load((REPO / "dvc.yaml").read_text())
-# dvc.yaml reads config/config.yaml (another config is copied there first)
+# dvc.yaml runs config/config.yaml; a run folder's dvc.yaml (rsfm dvc-run: these stages moved there) another config
 CONFIGS = ("config/config.yaml", "config/paper.yaml")
 SCAFFOLDING = {"rsfm.workflow"}  # the scripts' logging glue: it changes no output
 
@@ -142,3 +146,68 @@ def test_deps_exist_or_are_outs_and_params_are_config_sections(plan):
             assert set(params) == {"config/config.yaml"}, name
             assert set(params["config/config.yaml"]) <= set(schema["properties"]), name
     assert paths(DVC["plots"]) and all(within(plot, kept) for plot in paths(DVC["plots"]))
+
+
+def paper_run() -> dict:
+    from rsfm.dvc_runs import run_pipeline
+
+    return run_pipeline(DVC, repo=REPO, run_dir=REPO / "runs/paper", config=REPO / "config/paper.yaml",
+                        profile=str(REPO / "profiles/slurm"))  # fmt: skip
+
+
+def test_run_pipeline_reads_the_repository_and_writes_in_its_folder():
+    run, folder = paper_run(), REPO / "runs/paper"
+    assert run["vars"] == ["../../config/paper.yaml:pretrain"]
+    for name, stage in run["stages"].items():
+        root, body = DVC["stages"][name].get("do", DVC["stages"][name]), stage.get("do", stage)
+        assert outs(body) == outs(root), name  # the same outputs, now relative to the run folder
+        assert body["cmd"] == root["cmd"] + (" --snakefile ../../Snakefile --profile ../../profiles/slurm"
+                                             " --configfile ../../config/paper.yaml"), name  # fmt: skip
+        assert [list(entry) for entry in body["params"]] == [["../../config/paper.yaml"]], name
+        for dep, root_dep in zip(paths(body["deps"]), paths(root["deps"]), strict=True):
+            if dep == root_dep:  # a run output (another stage's)
+                assert within(dep, [out for s in DVC["stages"].values() for out in outs(s.get("do", s))]) or any(
+                    within(out, [dep]) for s in DVC["stages"].values() for out in outs(s.get("do", s))
+                ), (name, dep)
+            else:  # a repository file, found from the folder
+                moved = (folder / dep).resolve()  # the folder need not exist: `..` resolves by name
+                assert moved == (REPO / root_dep).resolve() and moved.exists(), dep
+
+
+def test_dvc_expands_a_written_run_folder_over_its_configs_sizes(tmp_path, monkeypatch):
+    """`rsfm dvc-run` in a repository holding the root dvc.yaml and the paper config: DVC parses the folder's
+    pipeline, its pretraining stages are the paper's sizes and its outputs lie in the folder."""
+    from rsfm.cli import main
+
+    repo = tmp_path / "repo"
+    (repo / "config").mkdir(parents=True)
+    shutil.copy(REPO / "dvc.yaml", repo / "dvc.yaml")
+    shutil.copy(REPO / "config/paper.yaml", repo / "config/paper.yaml")
+    env = {**os.environ, "DVC_NO_ANALYTICS": "1"}
+    subprocess.run([str(Path(sys.executable).parent / "dvc"), "init", "--no-scm", "-q"], cwd=repo, env=env, check=True)
+    monkeypatch.setattr("rsfm.cli.REPO", repo)  # the repository whose dvc.yaml the command reads
+    assert main(["dvc-run", str(repo / "runs/paper"), "--config", str(repo / "config/paper.yaml"),
+                 "--profile", str(REPO / "profiles/slurm")]) == 0  # fmt: skip
+    ignored = (repo / "runs/paper/.gitignore").read_text().splitlines()
+    assert ignored == ["/data/", "/results/", "/logs/", "/.snakemake/"]
+    listed = subprocess.run(
+        [str(Path(sys.executable).parent / "dvc"), "stage", "list"], cwd=repo / "runs/paper", capture_output=True,
+        text=True, check=True, env=env,
+    ).stdout  # fmt: skip
+    names = [line.split()[0] for line in listed.splitlines() if line.strip()]
+    sizes = yaml.safe_load((REPO / "config/paper.yaml").read_text())["pretrain"]["sizes"]
+    assert [n for n in names if n.startswith("pretrain@")] == [f"pretrain@{size}" for size in sizes]
+    assert "Outputs results/pretrain/vit_g12x4/checkpoints" in listed
+
+
+def test_run_folder_and_config_must_be_in_the_repository(tmp_path):
+    from rsfm.dvc_runs import run_pipeline
+    from rsfm.errors import ConfigError
+
+    (tmp_path / "paper.yaml").write_text("{}")
+    with pytest.raises(ConfigError, match="must lie inside the repository"):
+        run_pipeline(DVC, repo=REPO, run_dir=REPO / "runs/x", config=tmp_path / "paper.yaml")
+    with pytest.raises(ConfigError, match="must lie inside the repository"):
+        run_pipeline(DVC, repo=REPO, run_dir=tmp_path, config=REPO / "config/paper.yaml")
+    with pytest.raises(ConfigError, match="does not exist"):
+        run_pipeline(DVC, repo=REPO, run_dir=REPO / "runs/x", config=REPO / "config/nope.yaml")

@@ -135,9 +135,9 @@ def test_sweeps_of_one_encoder_share_flop_counts_across_selections(classificatio
     import torch
 
     from rsfm.models import accounting
+    from rsfm.models.slim import slim_model
     from rsfm.models.vit import create_encoder
     from rsfm.slimming.features import EncoderInput, load_split, sweep
-    from rsfm.slimming.slim import slim_model
 
     torch.manual_seed(0)
     model = create_encoder("vit_tiny12x1", img_size=32, patch_size=8)

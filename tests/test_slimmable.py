@@ -6,9 +6,9 @@ import pytest
 import torch
 
 from rsfm.models.mae import MaskedAutoencoder
+from rsfm.models.slim import slim_model
 from rsfm.models.slimmable import SlimmableMAE, make_slimmable, sandwich_widths, width
 from rsfm.models.vit import create_encoder
-from rsfm.slimming.slim import slim_model
 
 
 def encoder():

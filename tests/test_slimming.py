@@ -12,8 +12,8 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from rsfm.errors import ConfigError
 from rsfm.models.accounting import model_flops
+from rsfm.models.slim import kept, meta_copy, slim_attention, slim_mlp, slim_model, slimmed, width_report
 from rsfm.models.vit import create_encoder
-from rsfm.slimming.slim import kept, meta_copy, slim_attention, slim_mlp, slim_model, slimmed, width_report
 
 
 def plain_vit():

@@ -10,9 +10,9 @@ import torch
 
 from rsfm.errors import ConfigError, DataError
 from rsfm.models.accounting import model_flops
+from rsfm.models.slim import slim_model, slimmed, width_report
 from rsfm.slimming import foundation, run
 from rsfm.slimming.encoders import load_encoder
-from rsfm.slimming.slim import slim_model, slimmed, width_report
 
 # imported by the tests themselves (through rsfm.slimming.foundation), not at collection: its import has side effects
 pytestmark = pytest.mark.skipif(importlib.util.find_spec("terratorch") is None, reason="terratorch is not installed")

@@ -3,10 +3,10 @@ run through the executor on a real one-node SLURM cluster started on localhost (
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import subprocess
-import sys
 import time
 from datetime import datetime
 from pathlib import Path
@@ -16,9 +16,9 @@ import pandas as pd
 import pytest
 import yaml
 
-from .conftest import REPO
+from .conftest import REPO, clone_worktree
 from .localslurm import LocalSlurm, SlurmUnavailable
-from .test_workflow import snakemake
+from .test_workflow import dvc, snakemake, stages_run
 
 SLICE_TARGETS = ("results/figures/slim_per_model.png",)
 
@@ -127,7 +127,7 @@ def slice_config() -> dict:
     config.pop("finetune", None)
     slimming = config["slimming"]
     slimming.update(encoders={"vit_tiny12x1": {}}, datasets=["eurosat"], widths=[0.5, 1.0], seeds=[0])
-    slimming.update(probes=["knn"], ablations={})
+    slimming.update(probes=["knn"], ablations={}, export=[])
     return config
 
 
@@ -135,36 +135,47 @@ def when(stamp: str) -> float:
     return datetime.fromisoformat(stamp).timestamp()
 
 
-@pytest.mark.slow
-def test_workflow_slice_runs_under_slurm(local_slurm, tmp_path, capsys):
-    (tmp_path / "slice.yaml").write_text(yaml.safe_dump(slice_config()))
-    # the profile installed as the README says, so that `--profile slurm` finds it by name
-    (tmp_path / "xdg/snakemake").mkdir(parents=True)
-    (tmp_path / "xdg/snakemake/slurm").symlink_to(REPO / "profiles/slurm")
-    env = {**os.environ, **local_slurm.env(), "XDG_CONFIG_HOME": str(tmp_path / "xdg")}
-    # test-only settings: no accounting daemon here (squeue, finished jobs kept by MinJobAge), no account, fast polls
-    fast = (
-        "--slurm-status-command", "squeue", "--slurm-no-account", "--slurm-init-seconds-before-status-checks", "1",
-        "--seconds-between-status-checks", "1", "--jobs", "2",
-    )  # fmt: skip
-    started = time.monotonic()
-    result = subprocess.run(
-        [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), *SLICE_TARGETS, "--profile",
-         "slurm", *fast, "--directory", str(tmp_path), "--configfile", str(tmp_path / "slice.yaml")],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=1500,
-    )  # fmt: skip
-    wall = time.monotonic() - started
-    output = result.stdout + result.stderr
-    assert result.returncode == 0, output[-6000:]
+def slurm_test_profile(folder: Path) -> Path:
+    """The repository's SLURM profile plus test-only settings: no accounting daemon here (squeue, finished jobs kept
+    by MinJobAge), no account, fast polls, two jobs at a time."""
+    profile = yaml.safe_load((REPO / "profiles/slurm/config.yaml").read_text())
+    profile.update({
+        "slurm-status-command": "squeue", "slurm-no-account": True, "slurm-init-seconds-before-status-checks": 1,
+        "seconds-between-status-checks": 1, "jobs": 2,
+    })  # fmt: skip
+    folder.mkdir(parents=True)
+    (folder / "config.yaml").write_text(yaml.safe_dump(profile))
+    return folder
 
-    submitted = dict(re.findall(r"Job (\d+) has been submitted with SLURM jobid (\d+)", output))
-    jobs = {job_id: local_slurm.job(job_id) for job_id in submitted.values()}
-    assert len(jobs) == len(submitted) == 11, output[-3000:]  # every job went through sbatch: none ran locally
+
+@pytest.mark.slow
+def test_workflow_slice_runs_under_slurm_through_dvc_repro(local_slurm, tmp_path, capsys):
+    """`dvc repro` of a run folder (rsfm dvc-run: the root dvc.yaml's stages on another config, through a SLURM
+    profile) in a fresh clone: data -> pretraining (2 SLURM tasks, one torchrun each) -> one probe, every job an
+    sbatch job, the outputs in the run folder, the DVC cache linked rather than copied."""
+    from rsfm.dvc_runs import write_run
+
+    clone = clone_worktree(tmp_path / "clone")
+    run_dir = clone / "runs/slice"
+    run_dir.mkdir(parents=True)
+    config = slice_config()
+    config["pretrain"]["runs"] = {}  # the named runs' stage expands to none
+    (run_dir / "slice.yaml").write_text(yaml.safe_dump(config))
+    profile = slurm_test_profile(tmp_path / "profile")
+    write_run(run_dir, repo=clone, config=run_dir / "slice.yaml", profile=str(profile), command="test")
+    started = time.monotonic()
+    output = dvc("repro", "slimming", cwd=run_dir, package=clone, env=local_slurm.env())
+    wall = time.monotonic() - started
+    assert stages_run(output) == ["data", "pretrain@vit_tiny12x1", "slimming"], output[-3000:]
+
+    submitted = re.findall(r"Job \d+ has been submitted with SLURM jobid (\d+)", output)  # over three snakemake runs
+    jobs = {job_id: local_slurm.job(job_id) for job_id in submitted}
+    assert len(jobs) == len(submitted) == 13, output[-3000:]  # every job went through sbatch: none ran locally
     assert all(job["JobState"] == "COMPLETED" for job in jobs.values()), jobs
     # each rule's own log names the SLURM job it ran in
     logged = {
         re.search(r"SLURM job (\d+) on", path.read_text()).group(1): path
-        for path in (tmp_path / "logs").rglob("*.log")
+        for path in (run_dir / "logs").rglob("*.log")
         if "SLURM job" in path.read_text()
     }
     assert set(logged) == set(jobs), (sorted(logged), sorted(jobs))
@@ -172,20 +183,37 @@ def test_workflow_slice_runs_under_slurm(local_slurm, tmp_path, capsys):
     # pretraining: one allocation of 2 tasks, each task one torchrun; the ranks met and trained
     pretrain_id = next(i for i, path in logged.items() if path.name == "vit_tiny12x1.log" and "pretrain" in path.parts)
     assert jobs[pretrain_id]["NumTasks"] == "2" and jobs[pretrain_id]["NumNodes"] == "1"
-    launch = (tmp_path / "logs/pretrain/vit_tiny12x1.log").read_text()
+    launch = (run_dir / "logs/pretrain/vit_tiny12x1.log").read_text()
     assert "srun --nodes=1 --ntasks=2 --ntasks-per-node=2" in launch and "--nnodes=2" in launch
-    metrics = pd.read_csv(tmp_path / "results/pretrain/vit_tiny12x1/metrics.csv")
+    metrics = pd.read_csv(run_dir / "results/pretrain/vit_tiny12x1/metrics.csv")
     assert len(metrics) > 0 and metrics["loss"].notna().all()
-    assert (tmp_path / "results/figures/slim_per_model.png").stat().st_size > 10_000
-    probes = pd.read_csv(tmp_path / "results/slimming/probes.csv")
+    probes = pd.read_csv(run_dir / "results/slimming/probes.csv")
     assert set(probes["width"]) == {0.5, 1.0}
+    assert not (clone / "results").exists() and not (clone / "logs").exists()  # the run wrote only in its folder
+    # DVC's cache is linked, not copied: the encoder in the run folder is the cache's file (or, where the filesystem
+    # clones files copy-on-write, DVC's first choice, a reflink of it)
+    encoder = run_dir / "results/pretrain/vit_tiny12x1/encoder.safetensors"
+    digest = hashlib.md5(encoder.read_bytes()).hexdigest()
+    cached = clone / ".dvc/cache/files/md5" / digest[:2] / digest[2:]
+    assert os.path.samefile(encoder, cached) or reflinks(cached.parent), (encoder, cached)
 
     # where the time goes, per job (seconds from the first submission): queued in SLURM, running in the allocation,
     # of which the rule's own work (its benchmark file); the rest of a job is Snakemake starting inside it, the
     # gaps between jobs are the executor noticing the end (polling) and submitting the next
     with capsys.disabled():
-        print(f"\nSLURM slice: cluster up in {local_slurm.startup_seconds:.1f} s, snakemake {wall:.0f} s")
-        print(timeline(jobs, logged, tmp_path))
+        print(f"\nSLURM slice: cluster up in {local_slurm.startup_seconds:.1f} s, dvc repro {wall:.0f} s")
+        print(timeline(jobs, logged, run_dir))
+
+
+def reflinks(folder: Path) -> bool:
+    """Whether the filesystem of ``folder`` clones files copy-on-write (then DVC reflinks rather than hardlinks)."""
+    probe = folder / ".reflink-probe"
+    probe.write_bytes(b"x")
+    try:
+        return subprocess.run(["cp", "--reflink=always", probe, f"{probe}.copy"], capture_output=True).returncode == 0
+    finally:
+        for path in (probe, Path(f"{probe}.copy")):
+            path.unlink(missing_ok=True)
 
 
 def timeline(jobs: dict[str, dict[str, str]], logs: dict[str, Path], root: Path) -> str:

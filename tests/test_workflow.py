@@ -50,7 +50,8 @@ def test_default_plans_synthetic_data_stage(tmp_path):
     assert jobs["tile"] == 4  # millionaid shards, dota_v2 and dior_r windows, potsdam crops
     assert "download" not in jobs and "extract" not in jobs
     assert jobs["pretrain"] == len(RUNS) and jobs["pretrain_loss_curve"] == len(RUNS)
-    assert jobs["finetune"] == 2 * 4 * (2 + 1)  # sizes x benchmarks x (pretrained fractions + scratch), one seed
+    # sizes x benchmarks x (pretrained fractions + scratch), one seed; then width 0.5 on two benchmarks, one size
+    assert jobs["finetune"] == 2 * 4 * (2 + 1) + 2
     assert jobs["finetune_submission"] == 2 * 2  # DOTA v2.0 and LoveDA test servers, per size
     assert jobs["finetune_table"] == jobs["finetune_vs_size"] == jobs["finetune_vs_fraction"] == 1
     assert jobs["scaling_law"] == jobs["scaling_law_figure"] == 1
@@ -78,9 +79,10 @@ def test_paper_plans_download_verify_extract_convert_tile_for_every_dataset(tmp_
     )
     assert "nodes=8" in plans["vit_g12x4"] and "tasks=8" in plans["vit_g12x4"] and "gres=gpu:8" in plans["vit_g12x4"]
     assert "nodes=1" in plans["vit_b12x1"] and "nodes=2" in plans["vit_l12x4"]
-    assert jobs["finetune"] == 4 * 4 * 6  # every size x benchmark x data fraction
+    # every size x benchmark x data fraction; then 3 slimmed widths x 2 benchmarks x 2 sizes (finetune.slim)
+    assert jobs["finetune"] == 4 * 4 * 6 + 3 * 2 * 2
     runs = re.findall(r"rule finetune:\n(?:.*\n)*?\s+wildcards: ([^\n]+)\n\s+resources: ([^\n]+)", result.stdout)
-    assert len(runs) == 96 and all("gres=gpu:8" in res for _, res in runs)
+    assert len(runs) == 108 and all("gres=gpu:8" in res for _, res in runs)
     fractions = {re.search(r"fraction=([0-9.]+)", wc).group(1) for wc, _ in runs}
     assert fractions == {"0.01", "0.05", "0.1", "0.25", "0.5", "1"}
     g_runs = [res for wc, res in runs if "size=vit_g12x4" in wc]
@@ -161,11 +163,12 @@ def test_key_order_and_other_datasets_rerun_nothing(tmp_path):
     assert "Nothing to be done" in again.stdout + again.stderr, again.stdout[-3000:]
 
 
-def dvc(*args, cwd):
-    """dvc in ``cwd`` with this environment's snakemake first on PATH (the stages call it) and this clone's package."""
+def dvc(*args, cwd: Path, package: Path | None = None, env: dict[str, str] | None = None) -> str:
+    """dvc in ``cwd`` with this environment's snakemake first on PATH (the stages call it) and the package of the
+    clone ``package`` (default: ``cwd``), plus ``env``."""
     env = {
-        **os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
-        "PYTHONPATH": str(cwd / "src"), "DVC_NO_ANALYTICS": "1",
+        **os.environ, **(env or {}), "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+        "PYTHONPATH": str((package or cwd) / "src"), "DVC_NO_ANALYTICS": "1",
     }  # fmt: skip
     result = subprocess.run(
         [str(Path(sys.executable).parent / "dvc"), *args], cwd=cwd, env=env, capture_output=True, text=True,
@@ -216,8 +219,9 @@ def test_default_workflow_end_to_end(tmp_path):
         assert (tmp_path / f"results/figures/pretrain_loss_{size}.png").is_file()
     table = pd.read_csv(tmp_path / "results/finetune/metrics.csv")
     headline = table[table["metric"].isin(["dota/mAP", "mIoU"])]
-    assert len(headline) == 2 * 4 * 3 and set(headline["benchmark"]) == {"dota_v2", "dior_r", "potsdam", "loveda"}
-    assert headline.groupby("init").size().to_dict() == {"pretrained": 16, "scratch": 8}
+    # sizes x benchmarks x (2 fractions + scratch), and the two runs of a slimmed encoder (finetune.slim)
+    assert len(headline) == 2 * 4 * 3 + 2 and set(headline["benchmark"]) == {"dota_v2", "dior_r", "potsdam", "loveda"}
+    assert headline.groupby("init").size().to_dict() == {"pretrained": 16, "scratch": 8, "slim0.5": 2}
     for figure in ("finetune_vs_size", "finetune_vs_fraction"):
         assert (tmp_path / f"results/figures/{figure}.png").stat().st_size > 10_000
     for size in ("vit_tiny12x1", "vit_tiny12x4"):  # every run as rule finetune leaves it, and both server exports
@@ -250,11 +254,31 @@ def test_default_workflow_end_to_end(tmp_path):
                                                  ("moco", "slimmable")}  # fmt: skip
     for figure in SLIM_FIGURES:
         assert (tmp_path / f"results/figures/slim_{figure}.png").stat().st_size > 10_000
+    # the deployable export: the best MLP width within 60% of the FLOPs, a timm model (rsfm.slimming.export)
+    exported = tmp_path / "results/slimming/export/vit_tiny12x1/flops0.6"
+    record = json.loads((exported / "export.json").read_text())
+    assert record["variant"] == "first-mlp" and record["rel_flops"] <= 0.6 and record["max_feature_difference"] < 1e-4
+    import timm
+
+    model = timm.create_model(f"local-dir:{exported}", pretrained=True)
+    assert sum(p.numel() for p in model.parameters()) == record["params"]
     # the scaling law is refused on the default's two sizes, and the table and figure say why (rsfm.scaling)
     fits = pd.read_csv(tmp_path / "results/finetune/scaling_law.csv")
     assert len(fits) == 4 * 2 and set(fits["status"]) == {"refused"}
     assert fits["reason"].str.startswith("2 sizes have results (vit_tiny12x1, vit_tiny12x4)").all()
     assert (tmp_path / "results/figures/scaling_law.png").stat().st_size > 10_000
+    # dense tasks on post-hoc slimmed encoders: width 0.5 fine-tuned beside width 1 (rsfm.dense_slimming)
+    dense = pd.read_csv(tmp_path / "results/finetune/slim_dense.csv")
+    assert set(zip(dense["benchmark"], dense["width"], strict=True)) == {(b, w) for b in ("dior_r", "potsdam")
+                                                                         for w in (0.5, 1.0)}  # fmt: skip
+    half = dense[dense["width"] == 0.5]
+    assert half["rel_flops"].between(0.4, 0.6).all()
+    # retention is the score over width 1's, undefined where that scored 0 (the default's 12-iteration detectors)
+    assert (np.isfinite(half["retention"]) == (half["reference"] > 0)).all()
+    assert np.isfinite(half.loc[half["benchmark"] == "potsdam", "retention"]).all()
+    slimmed_run = run_dir("dior_r", "vit_tiny12x1", "slim0.5", 1.0, 0, root=tmp_path / "results/finetune")
+    assert "width=0.5" in (slimmed_run / "config.py").read_text()
+    assert (tmp_path / "results/figures/slim_dense.png").stat().st_size > 10_000
     # what the run cost: every job done before it (figures may still be drawing), CPU-hours only (no job holds a GPU);
     # the paper run's projection
     jobs = pd.read_csv(tmp_path / "results/cost/jobs.csv")

@@ -61,6 +61,31 @@ def _check_config(args: argparse.Namespace) -> None:
     print(f"{args.config}: valid")
 
 
+def _dvc_run(args: argparse.Namespace) -> None:
+    from rsfm.dvc_runs import write_run
+
+    profile = f" --profile {args.profile}" if args.profile else ""
+    command = f"rsfm dvc-run {args.run_dir} --config {args.config}{profile}"
+    path = write_run(args.run_dir, repo=REPO, config=args.config, profile=args.profile, command=command)
+    print(f"wrote {path}; run it with: cd {args.run_dir} && dvc repro")
+
+
+def _export_slim(args: argparse.Namespace) -> None:
+    from rsfm.config import load_config
+    from rsfm.slimming.export import budget_label, export_encoder
+    from rsfm.workflow import workflow_rules
+
+    config = load_config(args.config, REPO / "workflow/schemas/config.schema.yaml",
+                         rules=workflow_rules(REPO / "Snakefile"), base_dir=REPO)  # fmt: skip
+    label = budget_label(flops=args.flops, width=args.width)
+    out = args.out or Path("results/slimming/export") / args.encoder / label
+    choice = export_encoder(config["slimming"], args.encoder, [args.sweep], out, flops=args.flops, width=args.width,
+                            pretrain_dir=args.pretrain_dir)  # fmt: skip
+    print(f"{out}: {choice.encoder} at width {choice.width:g} ({choice.variant}), {choice.rel_flops:.3f} of its "
+          f"FLOPs, retention {choice.retention:.3f}; load it with timm.create_model('local-dir:{out}', "
+          "pretrained=True)")  # fmt: skip
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="rsfm", description=__doc__)
     sub = parser.add_subparsers(required=True)
@@ -72,6 +97,21 @@ def main(argv: list[str] | None = None) -> int:
     check.add_argument("config", type=Path)
     check.add_argument("--schema", type=Path, default=REPO / "workflow/schemas/config.schema.yaml")
     check.set_defaults(func=_check_config)
+    run = sub.add_parser("dvc-run", help="write a DVC pipeline that runs another config (and profile) in its folder")
+    run.add_argument("run_dir", type=Path, help="the run's folder inside the repository, e.g. runs/paper")
+    run.add_argument("--config", type=Path, required=True, help="the run's config, e.g. config/paper.yaml")
+    run.add_argument("--profile", help="Snakemake profile: a folder (profiles/slurm) or an installed profile's name")
+    run.set_defaults(func=_dvc_run)
+    slim = sub.add_parser("export-slim", help="write the best slimmed width under a FLOPs budget as a timm model")
+    slim.add_argument("--encoder", required=True, help="an entry of slimming.encoders, e.g. vit_b12x1")
+    budget = slim.add_mutually_exclusive_group(required=True)
+    budget.add_argument("--flops", type=float, help="FLOPs budget relative to the full encoder, e.g. 0.5")
+    budget.add_argument("--width", type=float, help="a width of the sweep, e.g. 0.25")
+    slim.add_argument("--config", type=Path, default=Path("config/config.yaml"), help="the run's config")
+    slim.add_argument("--sweep", type=Path, default=Path("results/slimming/probes.csv"), help="the sweep's table")
+    slim.add_argument("--pretrain-dir", type=Path, default=Path("results/pretrain"), help="our encoders' exports")
+    slim.add_argument("--out", type=Path, help="default: results/slimming/export/<encoder>/<flops|width><value>")
+    slim.set_defaults(func=_export_slim)
     args = parser.parse_args(argv)
     try:
         args.func(args)

@@ -3,8 +3,9 @@
 
 One row per paper number (``row == "paper"``), with our comparable value where the run made one, else the status
 "not run in this config". Then our numbers that meet no paper number (``row == "ours"``): toy runs (synthetic data or
-the embedded default's tiny sizes: not comparable), encoders fine-tuned from random weights (``init == "scratch"``,
-beside the pretrained ones, never compared) and cells the paper reports no number for.
+the embedded default's tiny sizes: not comparable), encoders fine-tuned from random weights (``init == "scratch"``)
+or slimmed post hoc first (``init == "slim<w>"``: beside the pretrained ones, never compared) and cells the paper
+reports no number for.
 
 Scale of a row: ``paper`` (real data, a size paper 1 names), ``toy`` (synthetic data or a size of ours alone),
 ``architecture`` (a parameter count of our model definition: comparable on any config).
@@ -30,6 +31,7 @@ COMPARED = "compared"
 NOT_RUN = "not run in this config"
 TOY = "toy run (synthetic data or a tiny size of the embedded default): not comparable with the paper"
 SCRATCH = "encoder fine-tuned from random weights (init: scratch): beside the pretrained one, not compared"
+SLIMMED = "encoder slimmed post hoc before fine-tuning (init: slim<w>, docs/open-questions.md): not compared"
 NO_PAPER = "no paper number for this cell"
 ARCHITECTURE = (
     "our model definition at 224 px, patch 16, with cls token and position embedding, counted on meta tensors"
@@ -105,7 +107,8 @@ def _finetune_rows(table: pd.DataFrame, synthetic: set[str]) -> list[dict]:
         else:
             rows_out.append(_paper_row(number, our_model=key[1], init="pretrained"))
     for (*_, init), ours in sorted(measured.items()):
-        status = SCRATCH if init != "pretrained" else TOY if ours["scale"] == "toy" else NO_PAPER
+        statuses = {"pretrained": TOY if ours["scale"] == "toy" else NO_PAPER, "scratch": SCRATCH}
+        status = statuses.get(init, SLIMMED)
         rows_out.append(_our_row(PAPER1, "finetune", status, **ours))
     return rows_out
 

@@ -172,11 +172,24 @@ def _stages(config: Mapping[str, Any]) -> Iterator[str]:
     for init in finetune.get("init_fractions", {}):
         if init not in inits:
             yield f"config key 'finetune.init_fractions.{init}': {init!r} is not in finetune.inits {inits}"
+    slim = finetune.get("slim", {})
+    for key in ("benchmarks", "sizes"):
+        for name in slim.get(key, []):
+            if name not in finetune.get(key, []):
+                yield f"config key 'finetune.slim.{key}': {name!r} is not in finetune.{key} {finetune.get(key, [])}"
+    if slim.get("widths") and 1 not in [float(f) for f in finetune.get("fractions", [])]:
+        yield "config key 'finetune.slim': slimmed runs use all the training data; add 1 to finetune.fractions"
     named = set(pretrain.get("runs", {}))
     if clashes := sorted(pretrained & named):
         yield f"config key 'pretrain.runs': {clashes} name sizes' own MAE runs; choose other names"
     runs = pretrained | named
     slimming = config.get("slimming", {})
+    if slimming.get("export") and "mlp" not in slimming.get("ablations", {}).get("parts", []):
+        yield ("config key 'slimming.export': exports take the MLP-only widths (timm has no per-head size); add "
+               "`parts: [mlp]` to slimming.ablations")  # fmt: skip
+    for entry in slimming.get("export", []):
+        if entry["encoder"] not in slimming.get("encoders", {}):
+            yield f"config key 'slimming.export': {entry['encoder']!r} is not in slimming.encoders"
     for name, entry in slimming.get("encoders", {}).items():
         if entry.get("source", "pretrain") == "pretrain" and name not in runs:
             yield (

@@ -55,6 +55,23 @@ def set_aside(folder: str | os.PathLike[str], items: Iterable[str]) -> Path | No
     return target
 
 
+def own_copies(folder: str | os.PathLike[str], names: Iterable[str]) -> list[Path]:
+    """Give each file ``names`` of ``folder`` that is a link (hard or symbolic: a DVC cache's way of checking out
+    outputs) an inode of its own; returns those replaced. The trainers rewrite these files in place (DeepSpeed's
+    ``latest``, mmengine's ``last_checkpoint``), which would change the cache's copy too, or fail on its read-only
+    file. The content is unchanged and the swap is atomic, so a resume reads the same pointer."""
+    replaced = []
+    for name in names:
+        path = Path(folder) / name
+        if not path.is_file() or (not path.is_symlink() and path.stat().st_nlink == 1):
+            continue
+        data = path.read_bytes()
+        with atomic_write(path, "wb") as handle:
+            handle.write(data)
+        replaced.append(path)
+    return replaced
+
+
 def differences(previous: Mapping[str, Any], current: Mapping[str, Any], ignore: Iterable[str] = ()) -> list[str]:
     """Top-level keys whose values differ between two records (as JSON holds them), except ``ignore``."""
     previous, current = json.loads(json.dumps(previous)), json.loads(json.dumps(current))

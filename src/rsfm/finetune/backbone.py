@@ -88,6 +88,9 @@ class ParallelViTDet(BaseModule):
         final_norm: apply the encoder's final LayerNorm to the last block's output. Without it the norm is not kept
             (its pretrained weights are reported as dropped).
         with_cp: activation checkpointing per block while training (memory for compute).
+        width: below 1, the loaded encoder is slimmed post hoc before fine-tuning (paper 2's uniform rule,
+            :func:`rsfm.models.slim.slim_model`: every head and MLP keeps its first ``width`` share); the slimmed
+            shapes are the model's, so its checkpoints resume and test as any other. Needs ``pretrained``.
         init_cfg: mmengine init config; only when ``pretrained`` is not given.
     """
 
@@ -104,6 +107,7 @@ class ParallelViTDet(BaseModule):
         out_indices: Sequence[int] | None = None,
         final_norm: bool = True,
         with_cp: bool = False,
+        width: float = 1.0,
         init_cfg: dict | list[dict] | None = None,
     ) -> None:
         super().__init__(init_cfg=init_cfg)
@@ -154,9 +158,21 @@ class ParallelViTDet(BaseModule):
         self.norm = encoder.norm if final_norm else None
 
         self.load_report: dict[str, Any] = {}
+        if not 0 < width <= 1:
+            raise ConfigError(f"ParallelViTDet: width must be in (0, 1], got {width}")
+        if width < 1 and not pretrained:
+            raise ConfigError("ParallelViTDet: width < 1 slims a pretrained encoder post hoc; give pretrained")
+        self.width = float(width)
         if pretrained:
             self._load_pretrained(Path(pretrained))
             self._is_init = True  # mmengine's init_weights must not touch loaded weights
+        if self.width < 1:
+            from rsfm.models.slim import slim_model, width_report
+
+            self.blocks = slim_model(self.blocks, self.width)  # the sliced weights, trainable like the rest
+            self.load_report["slimmed"] = {"width": self.width, **width_report(self.blocks)}
+            print_log(f"ParallelViTDet({self.arch}): slimmed to width {self.width:g}: "
+                      f"{self.load_report['slimmed']}", logger="current")  # fmt: skip
 
     # ------------------------------------------------------------------ loading
     def _load_pretrained(self, path: Path) -> None:

@@ -34,6 +34,11 @@ class Benchmark:
     label: str  # figure panel title
     server: str | None = None  # the test server's submission format (rsfm.finetune.export), None: scored locally
 
+    @property
+    def task(self) -> str:
+        """What the benchmark measures, as figures name it."""
+        return {"mmrotate": "rotated detection", "mmseg": "semantic segmentation"}[self.toolbox]
+
     def split_dataset(self, dataset: dict[str, Any], split: str) -> dict[str, Any]:
         """A copy of the dataset config ``dataset`` (one split of this benchmark's data) reading ``split`` instead."""
         out = copy.deepcopy(dict(dataset))

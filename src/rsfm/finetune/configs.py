@@ -24,6 +24,7 @@ import difflib
 import json
 import os
 from collections.abc import Iterator
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -82,8 +83,39 @@ def resolve_settings(finetune_cfg: dict[str, Any], benchmark: str, size: str) ->
 
 
 # How a run's encoder starts: from the pretraining stage's weights, or randomly initialised (the baseline that shows
-# what pretraining adds; a pretrained run that scores like it points at a broken weight transfer).
+# what pretraining adds; a pretrained run that scores like it points at a broken weight transfer), or from the weights
+# slimmed post hoc to a width (``slim<w>``, e.g. slim0.5: paper 2's uniform rule, then fine-tuned as usual).
 INITS = ("pretrained", "scratch")
+SLIM_INIT = "slim"
+INIT_PATTERN = rf"pretrained|scratch|{SLIM_INIT}[0-9.]+"  # the init wildcard
+
+
+@dataclass(frozen=True)
+class Init:
+    """What an init name means: whether the pretrained weights are loaded, and the width they are slimmed to."""
+
+    name: str
+    pretrained: bool
+    width: float = 1.0
+
+
+def parse_init(init: str) -> Init:
+    """``pretrained``, ``scratch`` or ``slim<w>`` (0 < w < 1)."""
+    if init in INITS:
+        return Init(init, pretrained=init == "pretrained")
+    if init.startswith(SLIM_INIT):
+        try:
+            width = float(init.removeprefix(SLIM_INIT))
+        except ValueError:
+            width = 0.0
+        if 0 < width < 1:
+            return Init(init, pretrained=True, width=width)
+    raise ConfigError(f"unknown encoder init {init!r}; known: {', '.join(INITS)} or {SLIM_INIT}<w> with 0 < w < 1")
+
+
+def slim_init(width: float) -> str:
+    """The init name of a post-hoc slimmed encoder: ``slim0.5``."""
+    return parse_init(f"{SLIM_INIT}{float(width):g}").name
 
 
 def read_arch_file(arch_file: str | Path) -> dict[str, Any]:
@@ -172,12 +204,12 @@ def build_config(
     """The mmengine ``Config`` of one run (see the module docstring); ``gpus`` > 0 turns on bf16 autocast. ``arch``:
     the encoder's ``encoder.json`` as it will be, instead of reading it beside ``encoder`` (to check a config before
     the encoder exists); ``strict=False`` builds despite contradicting settings (:func:`schedule_problems`).
-    ``init``: one of :data:`INITS`; ``scratch`` builds the same architecture with timm's random initialisation and
-    needs ``arch`` (the pretraining's ``encoder.json``), not the weights."""
+    ``init``: one of :data:`INITS` or ``slim<w>`` (:func:`parse_init`); ``scratch`` builds the same architecture
+    with timm's random initialisation and needs ``arch`` (the pretraining's ``encoder.json``), not the weights;
+    ``slim<w>`` loads the weights and slims every attention head and MLP to width ``w`` (rsfm.models.slim)."""
     if benchmark not in BENCHMARKS:
         raise ConfigError(f"unknown fine-tuning benchmark {benchmark!r}; known: {', '.join(BENCHMARKS)}")
-    if init not in INITS:
-        raise ConfigError(f"unknown encoder init {init!r}; known: {', '.join(INITS)}")
+    start = parse_init(init)
     if init == "scratch" and arch is None:
         raise ConfigError("a scratch run needs the encoder's architecture (encoder.json), not its weights: pass arch")
     _check_settings(settings)
@@ -197,8 +229,10 @@ def build_config(
     if strict and (problems := schedule_problems(cfg, settings, patch)):
         raise ConfigError("; ".join(f"finetune {problem}" for problem in problems.values()))
     img_size = int(settings.get("img_size", base_img))
-    weights = os.fspath(Path(encoder).resolve()) if init == "pretrained" else None
+    weights = os.fspath(Path(encoder).resolve()) if start.pretrained else None
     backbone.update(arch=size, patch_size=patch, pretrained=weights, img_size=img_size)
+    if start.width < 1:
+        backbone["width"] = start.width
     for key, target in (("window_size", "window_size"), ("drop_path", "drop_path_rate"), ("with_cp", "with_cp")):
         if key in settings:
             backbone[target] = settings[key]
@@ -375,6 +409,7 @@ def write_config(cfg: Any, path: str | Path) -> Path:
 
 
 __all__ = [
-    "INITS", "RUN_KEYS", "SETTINGS", "build_config", "check_options", "even_taps", "read_arch_file",
-    "read_encoder_arch", "resolve_settings", "schedule_problems", "write_config",
+    "INITS", "INIT_PATTERN", "RUN_KEYS", "SETTINGS", "Init", "build_config", "check_options", "even_taps",
+    "parse_init", "read_arch_file", "read_encoder_arch", "resolve_settings", "schedule_problems", "slim_init",
+    "write_config",
 ]  # fmt: skip

@@ -24,9 +24,17 @@ from typing import Any
 import pandas as pd
 
 from rsfm.errors import ConfigError
-from rsfm.finetune.configs import RUN_KEYS, build_config, read_arch_file, resolve_settings, write_config
+from rsfm.finetune.configs import (
+    RUN_KEYS,
+    build_config,
+    parse_init,
+    read_arch_file,
+    resolve_settings,
+    slim_init,
+    write_config,
+)
 from rsfm.io import atomic_write
-from rsfm.run_state import differences, read_json, set_aside, tree_digest, write_json
+from rsfm.run_state import differences, own_copies, read_json, set_aside, tree_digest, write_json
 
 # the scheduler's settings, not the run's: they reach the job as its Snakemake resources, not its params
 RESOURCE_KEYS = ("cpus_per_task", "mem_mb", "runtime")
@@ -51,14 +59,24 @@ def run_dir(
 
 def planned_runs(finetune_cfg: dict[str, Any]) -> list[tuple[str, str, str, float, int]]:
     """Every (benchmark, size, init, fraction, seed) the section asks for: each init in ``inits`` (default:
-    pretrained only) at its ``init_fractions`` (default: every fraction)."""
+    pretrained only) at its ``init_fractions`` (default: every fraction), then the post-hoc slimmed encoders of
+    ``slim`` (init ``slim<w>``) on all the training data."""
     fractions = finetune_cfg.get("fractions", [])
-    return [
+    runs = [
         (benchmark, size, init, float(fraction), int(seed))
         for benchmark in finetune_cfg.get("benchmarks", [])
         for size in finetune_cfg.get("sizes", [])
         for init in finetune_cfg.get("inits", ["pretrained"])
         for fraction in finetune_cfg.get("init_fractions", {}).get(init, fractions)
+        for seed in finetune_cfg.get("seeds", [])
+    ]
+    slim = finetune_cfg.get("slim", {})
+    return runs + [
+        (benchmark, size, slim_init(width), 1.0, int(seed))
+        for benchmark in slim.get("benchmarks", [])
+        for size in slim.get("sizes", [])
+        for width in slim.get("widths", [])
+        if width < 1  # width 1 is the pretrained run itself
         for seed in finetune_cfg.get("seeds", [])
     ]
 
@@ -149,12 +167,13 @@ def finetune(
     gpus = int(launch_cfg.get("gpus_per_node", 0))
     procs = gpus if gpus else int(launch_cfg.get("processes_per_node", 1))
     settings = resolve_settings(finetune_cfg, benchmark, size)
-    if init == "pretrained" and encoder is None:
-        raise ConfigError(f"a pretrained fine-tuning run of {size} needs its encoder.safetensors")
+    start = parse_init(init)
+    if start.pretrained and encoder is None:
+        raise ConfigError(f"a {init} fine-tuning run of {size} needs its encoder.safetensors")
     if arch is None and encoder is None:
         raise ConfigError(f"a {init} fine-tuning run of {size} needs the encoder's encoder.json (arch)")
     arch = arch if arch is not None else Path(encoder).with_name("encoder.json")  # type: ignore[arg-type]
-    weights = encoder if init == "pretrained" else None
+    weights = encoder if start.pretrained else None
     cfg = build_config(
         benchmark, size, fraction, seed, encoder=weights if weights is not None else arch,
         data_root=Path(data_root).resolve(), work_dir=out_dir / "work", settings=settings,
@@ -169,6 +188,7 @@ def finetune(
     if changed := set_aside_stale_work(out_dir, record):
         log.warning("%s: %s changed since its checkpoints were written: they are kept in %s, and the run starts "
                     "afresh", out_dir, ", ".join(changed), out_dir / "superseded")  # fmt: skip
+    own_copies(out_dir / "work", ["last_checkpoint"])  # mmengine rewrites it in place
     write_json(out_dir / "run.json", record)
     config_path = write_config(cfg, out_dir / "config.py")
     handle = open(log_path, "a") if log_path else None  # noqa: SIM115 (the subprocess writes to it)

@@ -3,7 +3,7 @@
 A slimmable encoder is the same timm ViT with one shared set of weights that runs at any width factor ``s``: its
 attention and MLP modules use, at width ``s``, exactly the sub-layers post-hoc slimming keeps (the first
 :func:`kept` ``(d_k, s)`` dims of every head, the first ``kept(d_h, s)`` hidden units; see
-:mod:`rsfm.slimming.slim`), sliced from the full weights on the fly. :func:`make_slimmable` switches a model's
+:mod:`rsfm.models.slim`), sliced from the full weights on the fly. :func:`make_slimmable` switches a model's
 modules in place, so parameter names and the exported ``encoder.safetensors`` stay those of the plain model, and a
 slimmable-trained encoder is slimmed and probed like any other.
 

@@ -12,7 +12,7 @@ from typing import Any
 from rsfm.launch import launch
 from rsfm.pretrain.engine import RunConfig
 from rsfm.pretrain.runs import RUN_KEYS, run_entry, run_settings
-from rsfm.run_state import differences, read_json, set_aside, tree_digest, write_json
+from rsfm.run_state import differences, own_copies, read_json, set_aside, tree_digest, write_json
 
 _ENGINE_KEYS = (
     "global_batch",
@@ -94,6 +94,7 @@ def pretrain(
     if changed:
         log.warning("%s: %s changed since its checkpoints were written: they are kept in %s, and the run starts "
                     "afresh", name, ", ".join(changed), out_dir / "superseded")  # fmt: skip
+    own_copies(out_dir / "checkpoints", ["latest"])  # DeepSpeed rewrites it in place
     write_json(out_dir / "inputs.json", inputs)
     config_path = write_json(out_dir / "run.json", asdict(config))
     launch(config_path, {**run_settings(pretrain_cfg, name), **(resources or {})}, log=log)

@@ -30,7 +30,7 @@ feature table records the sha256 of the weights it was made from (``weights_sha2
 
 Adding another model: any checkpoint whose encoder is a timm ``VisionTransformer`` loads as ``source: file`` with its
 ``arch``, ``in_chans``, ``img_size``, band order and normalisation in the config; another TerraTorch family is one
-row of :data:`rsfm.slimming.foundation.FAMILIES`; other layer types need a slicing rule in :mod:`rsfm.slimming.slim`.
+row of :data:`rsfm.slimming.foundation.FAMILIES`; other layer types need a slicing rule in :mod:`rsfm.models.slim`.
 
 Input settings of an entry (all optional): ``img_size``, ``pool`` (``mean`` or ``cls``), ``bands`` (per dataset
 layout: ``class_folders`` channel indices, ``geobench`` band names, in the order the encoder expects), ``scale``

@@ -235,7 +235,7 @@ def _split_digest(split: Split | SplitImages) -> str:
 
 
 def _variant(name: str) -> tuple[str, str]:
-    from rsfm.slimming.slim import PARTS, SELECTIONS
+    from rsfm.models.slim import PARTS, SELECTIONS
 
     selection, _, parts = name.partition("-")
     if selection not in SELECTIONS or parts not in PARTS:
@@ -350,7 +350,7 @@ def _compute(
     batch_size: int, device: str, flops: dict[tuple[float, str], int], workers: int,
 ) -> None:  # fmt: skip
     from rsfm.models import accounting
-    from rsfm.slimming.slim import meta_copy, slim_model, slimmed
+    from rsfm.models.slim import meta_copy, slim_model, slimmed
 
     model = model.eval().to(device)
     first = next(iter(splits.values()))

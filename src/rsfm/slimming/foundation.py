@@ -19,7 +19,7 @@ layout its authors released, and loaded strictly after the family's key map:
   12 bands, no cls token, final ``encoder_norm``); base and large use a SwiGLU MLP (``gated_mlp``). Its own
   attention and MLP layers are swapped at load for timm's ``Attention`` / ``SwiGLU`` / ``Mlp`` holding the very same
   ``nn.Linear`` modules (the forward is unchanged: same products, same scaled-dot-product attention), so the one
-  slicing rule of :mod:`rsfm.slimming.slim` slims every head and MLP of it as it slims any timm ViT.
+  slicing rule of :mod:`rsfm.models.slim` slims every head and MLP of it as it slims any timm ViT.
 
 Each is wrapped in :class:`Foundation`, which gives the sweep what a timm ViT gives it: ``forward_features`` (the
 final-norm tokens), ``num_prefix_tokens``, ``num_features`` and a ``forward`` returning the pooled features.
@@ -158,7 +158,7 @@ def _terramind_tokens(model: nn.Module, images: torch.Tensor) -> torch.Tensor:
 
 def to_timm_layers(model: nn.Module) -> nn.Module:
     """TerraMind's attention and MLP layers replaced, in place, by timm's ``Attention`` and ``Mlp`` / ``SwiGLU`` over
-    the same ``nn.Linear`` modules (so :mod:`rsfm.slimming.slim` can slice them; the forward does not change)."""
+    the same ``nn.Linear`` modules (so :mod:`rsfm.models.slim` can slice them; the forward does not change)."""
     from terratorch.models.backbones.terramind.model import tm_utils
 
     for parent in list(model.modules()):
