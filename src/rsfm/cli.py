@@ -72,13 +72,12 @@ def _dvc_run(args: argparse.Namespace) -> None:
 
 def _export_slim(args: argparse.Namespace) -> None:
     from rsfm.config import load_config
-    from rsfm.slimming.export import budget_label, export_encoder
+    from rsfm.slimming.export import export_encoder, export_folder
     from rsfm.workflow import workflow_rules
 
     config = load_config(args.config, REPO / "workflow/schemas/config.schema.yaml",
                          rules=workflow_rules(REPO / "Snakefile"), base_dir=REPO)  # fmt: skip
-    label = budget_label(flops=args.flops, width=args.width)
-    out = args.out or Path("results/slimming/export") / args.encoder / label
+    out = args.out or Path(export_folder(args.encoder, flops=args.flops, width=args.width))
     choice = export_encoder(config["slimming"], args.encoder, [args.sweep], out, flops=args.flops, width=args.width,
                             pretrain_dir=args.pretrain_dir)  # fmt: skip
     print(f"{out}: {choice.encoder} at width {choice.width:g} ({choice.variant}), {choice.rel_flops:.3f} of its "

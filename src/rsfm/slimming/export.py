@@ -36,6 +36,7 @@ from rsfm.slimming.features import EncoderInput, embed
 EXPORTABLE_VARIANTS = ("first-mlp",)  # attention whole (see above); width 1 of any variant is the encoder itself
 # timm builds any VisionTransformer through a ViT entry point; config.json's model_args override its defaults
 TIMM_ENTRY_POINT = "vit_base_patch16_224"
+EXPORT_ROOT = "results/slimming/export"
 
 
 def budget_label(*, flops: float | None = None, width: float | None = None) -> str:
@@ -56,15 +57,15 @@ def parse_budget(label: str) -> dict[str, float]:
     raise ConfigError(f"export budget {label!r} must be flops<F> or width<W>, e.g. flops0.6")
 
 
-def export_targets(slim_cfg: dict[str, Any], root: str = "results/slimming/export") -> list[str]:
-    """The folders of slimming.export's entries (``{encoder, flops}`` or ``{encoder, width}``)."""
-    targets = []
-    for entry in slim_cfg.get("export", []):
-        if entry["encoder"] not in slim_cfg.get("encoders", {}):
-            raise ConfigError(f"slimming.export names {entry['encoder']!r}, which is not in slimming.encoders")
-        label = budget_label(flops=entry.get("flops"), width=entry.get("width"))
-        targets.append(f"{root}/{entry['encoder']}/{label}")
-    return targets
+def export_folder(encoder: str, *, flops: float | None = None, width: float | None = None) -> str:
+    """Where rule slim_export (and ``rsfm export-slim`` by default) writes an export."""
+    return f"{EXPORT_ROOT}/{encoder}/{budget_label(flops=flops, width=width)}"
+
+
+def export_targets(slim_cfg: dict[str, Any]) -> list[str]:
+    """The folders of slimming.export's entries (``{encoder, flops}`` or ``{encoder, width}``; their encoders are
+    checked against slimming.encoders by rsfm.config)."""
+    return [export_folder(e["encoder"], flops=e.get("flops"), width=e.get("width")) for e in slim_cfg.get("export", [])]
 
 
 @dataclass(frozen=True)
