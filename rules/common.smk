@@ -97,15 +97,44 @@ def finetune_job_config(benchmark, size):
     return canonical(job_config(FINETUNE, benchmark, size))
 
 
-def finetune_metric_files():
-    from rsfm.finetune.run import planned_runs, run_dir
+def finetune_runs():
+    """Every fine-tuning run of the config, those from the pretrain.data_scaling encoders included."""
+    from rsfm.finetune.run import planned_runs
 
-    return [f"{run_dir(*run)}/metrics.json" for run in planned_runs(FINETUNE)]
+    return planned_runs(FINETUNE, PRETRAIN.get("data_scaling"))
+
+
+def finetune_metric_files():
+    from rsfm.finetune.run import run_dir
+
+    return [f"{run_dir(*run)}/metrics.json" for run in finetune_runs()]
+
+
+def finetune_encoder_run(wc):
+    """The pretraining run a fine-tuning run starts from: the size's own, or its run on a share of the images."""
+    from rsfm.pretrain.runs import data_run_name
+
+    return data_run_name(wc.size, parse_init(wc.init).data_fraction)
 
 
 def finetune_encoder(wc):
     """A run's pretrained weights (slimmed or not); a scratch run needs only their architecture (encoder.json)."""
-    return f"results/pretrain/{wc.size}/encoder.safetensors" if parse_init(wc.init).pretrained else []
+    run = finetune_encoder_run(wc)
+    return f"results/pretrain/{run}/encoder.safetensors" if parse_init(wc.init).pretrained else []
+
+
+def data_scaling_runs():
+    """The fine-tuning runs from encoders pretrained on shares of the images (init data<f>)."""
+    return [run for run in finetune_runs() if parse_init(run[2]).data_fraction < 1]
+
+
+def data_scaling_encoders():
+    """encoder.json of every pretraining run the data-scaling table reads (each size's own run included)."""
+    from rsfm.pretrain.runs import data_run_name
+
+    sizes = {size for _, size, *_ in data_scaling_runs()}
+    fractions = [1.0, *PRETRAIN.get("data_scaling", {}).get("fractions", [])]
+    return sorted({f"results/pretrain/{data_run_name(s, f)}/encoder.json" for s in sizes for f in fractions})
 
 
 def slim_dense_classification():
@@ -127,6 +156,8 @@ def finetune_targets():
     ]
     if FINETUNE.get("slim", {}).get("widths"):
         targets += ["results/finetune/slim_dense.csv", "results/figures/slim_dense.png"]
+    if data_scaling_runs():
+        targets += ["results/finetune/data_scaling.csv", "results/figures/data_scaling.png"]
     if FINETUNE.get("submissions"):
         from rsfm.finetune.run import planned_submissions, run_dir
 

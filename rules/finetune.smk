@@ -6,7 +6,7 @@
 rule finetune:
     input:
         encoder=finetune_encoder,
-        arch="results/pretrain/{size}/encoder.json",
+        arch=lambda wc: f"results/pretrain/{finetune_encoder_run(wc)}/encoder.json",
         data=lambda wc: benchmark_data(wc.benchmark),
         base=lambda wc: finetune_base_config(wc.benchmark),
     output:
@@ -243,3 +243,54 @@ rule scaling_law_figure:
         **job_resources(mem_mb=1000, runtime=5),
     script:
         "../scripts/scaling_law_figure.py"
+
+
+# Paper 1's third open question (does a larger encoder use more pretraining data?): the runs fine-tuned from encoders
+# pretrained on nested shares of the images (pretrain.data_scaling), beside each size's own.
+rule data_scaling_table:
+    input:
+        table="results/finetune/metrics.csv",
+        arch=data_scaling_encoders(),
+        shards=lambda wc: DATA / "tiles" / PRETRAIN["dataset"],
+    output:
+        report(
+            "results/finetune/data_scaling.csv",
+            caption="../workflow/report/data_scaling.rst",
+            category=BEYOND_CATEGORY,
+        ),
+    log:
+        "logs/finetune/data_scaling.log",
+    benchmark:
+        "logs/benchmarks/finetune/data_scaling.tsv"
+    conda:
+        CONDA_ENV
+    threads: 1
+    resources:
+        **job_resources(mem_mb=1000, runtime=5),
+    params:
+        data_scaling=canonical(PRETRAIN.get("data_scaling", {})),
+        benchmarks=FINETUNE.get("data_scaling", {}).get("benchmarks", []),
+    script:
+        "../scripts/data_scaling_table.py"
+
+
+rule data_scaling_figure:
+    input:
+        "results/finetune/data_scaling.csv",
+    output:
+        report(
+            "results/figures/data_scaling.png",
+            caption="../workflow/report/data_scaling.rst",
+            category=BEYOND_CATEGORY,
+        ),
+    log:
+        "logs/figures/data_scaling.log",
+    benchmark:
+        "logs/benchmarks/figures/data_scaling.tsv"
+    conda:
+        CONDA_ENV
+    threads: 1
+    resources:
+        **job_resources(mem_mb=1000, runtime=5),
+    script:
+        "../scripts/data_scaling_figure.py"

@@ -69,9 +69,12 @@ def test_the_paper_projection_uses_measured_rates_where_measured_and_the_closest
     throughput = read_throughput(THROUGHPUT)
     table = pd.read_csv(paper_projection).set_index(["stage", "size"])
     b, g = table.loc[("pretrain", "vit_b12x1")], table.loc[("pretrain", "vit_g12x4")]
-    assert b["images"] == 400 * 1_000_848  # 400 epochs of Million-AID
+    seen = 400 * (1_000_848 // 4096) * 4096  # 400 epochs of Million-AID, each of whole global batches (drop_last)
+    assert b["images"] == seen
     assert b["images_per_s_per_gpu"] == 2885 and b["basis"].startswith("measured")  # the table's batch-256 row
-    assert b["gpu_h"] == pytest.approx(400 * 1_000_848 / 2885 / 3600) and b["wall_h"] == pytest.approx(b["gpu_h"] / 8)
+    assert b["gpu_h"] == pytest.approx(seen / 2885 / 3600) and b["wall_h"] == pytest.approx(b["gpu_h"] / 8)
+    # a share of the images at the full run's steps costs what the full run costs (pretrain.data_scaling)
+    assert table.loc[("pretrain", "vit_b12x1_data0.1"), "images"] == seen
     l_row = throughput[(throughput["model"] == "vit_l12x4") & (throughput["batch_per_gpu"] == 256)].iloc[0]
     expected = l_row["mfu"] * l_row["peak_tflops"] * 1e12 / flops_per_image(run_config(config["pretrain"], "vit_g12x4",
                                                                                        "", ""))  # fmt: skip
@@ -82,6 +85,8 @@ def test_the_paper_projection_uses_measured_rates_where_measured_and_the_closest
     assert "lower bound" in table.loc[("pretrain", "vit_b12x1_slimmable"), "basis"]
     ft = table.loc[("finetune", "vit_g12x4")]
     assert ft["jobs"] == 24 and ft["gpu_h"] == 24 * 48 * 16 and ft["basis"].startswith("upper bound")
+    # B12x1's fine-tuning: 24 of its own, 6 slimmed (3 widths x 2 benchmarks), 4 from shares (2 x 2 benchmarks)
+    assert table.loc[("finetune", "vit_b12x1"), "jobs"] == 24 + 6 + 4
 
 
 def test_the_projection_runs_alone_from_the_paper_plan(tmp_path):
@@ -89,7 +94,7 @@ def test_the_projection_runs_alone_from_the_paper_plan(tmp_path):
     snakemake("results/cost/paper_projection.csv", "--cores", "1", "--directory", str(tmp_path), "--configfile",
               str(REPO / "config/paper.yaml"))  # fmt: skip
     table = pd.read_csv(tmp_path / "results/cost/paper_projection.csv")
-    assert set(table["stage"]) == {"pretrain", "finetune"} and len(table) == 7 + 4
+    assert set(table["stage"]) == {"pretrain", "finetune"} and len(table) == 7 + 4 + 4
     assert table["gpu_h"].notna().all()
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import ast
 import importlib.util
+import itertools
 import os
 import shutil
 import subprocess
@@ -38,6 +39,15 @@ def stages(config: dict) -> dict[str, dict]:
     """dvc.yaml's stages with each foreach expanded over the config, as `dvc repro` names them (stage@item)."""
     expanded = {}
     for name, stage in DVC["stages"].items():
+        if "matrix" in stage:  # every combination of the lists it names, as stage@<value>-<value>
+            lists = {key: _lookup(config, ref) for key, ref in stage["matrix"].items()}
+            template = yaml.safe_dump({k: v for k, v in stage.items() if k != "matrix"})
+            for combination in itertools.product(*lists.values()):
+                body = template
+                for key, value in zip(lists, combination, strict=True):
+                    body = body.replace(f"${{item.{key}}}", str(value))
+                expanded[f"{name}@{'-'.join(map(str, combination))}"] = yaml.safe_load(body)
+            continue
         if "foreach" not in stage:
             expanded[name] = stage
             continue
@@ -48,6 +58,14 @@ def stages(config: dict) -> dict[str, dict]:
         for item in items:
             expanded[f"{name}@{item}"] = yaml.safe_load(template.replace(placeholder, item))
     return expanded
+
+
+def _lookup(config: dict, reference: str) -> list:
+    """The list a ``${section.key...}`` of dvc.yaml names in ``config``."""
+    value = config
+    for key in reference.removeprefix("${").removesuffix("}").split("."):
+        value = value[key]
+    return value
 
 
 def stage_phase(name: str) -> str:

@@ -18,6 +18,7 @@ from rsfm.data.annotations import DOTA_V2_CLASSES, OrientedObject
 from rsfm.data.dota_split import split_dataset
 from rsfm.data.kinds import loveda, potsdam
 from rsfm.data.polygons import clip_objects, sliding_windows
+from rsfm.data.subsets import subset_size
 from rsfm.data.synthetic.scene import rotated_box
 from rsfm.finetune.export import (
     LOVEDA_CLASSES,
@@ -27,7 +28,7 @@ from rsfm.finetune.export import (
     read_task1,
 )
 from rsfm.finetune.scores import RotatedAPMetric, RSSegMetric, segmentation_scores
-from rsfm.finetune.subset import FractionSubset, subset_size
+from rsfm.finetune.subset import FractionSubset
 from rsfm.io import read_image
 
 POTSDAM_CLASSES = potsdam.CLASSES

@@ -110,6 +110,7 @@ def test_scratch_rows_stand_apart_and_a_missing_init_is_pretrained():
         finetune_rows("loveda", "vit_g12x4", "mIoU", [50.0], init="pretrained")
         + finetune_rows("loveda", "vit_g12x4", "mIoU", [20.0], init="scratch")
         + finetune_rows("loveda", "vit_g12x4", "mIoU", [40.0], init="slim0.5")
+        + finetune_rows("loveda", "vit_g12x4", "mIoU", [45.0], init="data0.1")
     )
     finetune.loc[len(finetune)] = {**finetune.iloc[0].to_dict(), "seed": 1, "value": 52.0, "init": np.nan}
     table = cmp.comparison(finetune, None, PARAMS)
@@ -120,6 +121,8 @@ def test_scratch_rows_stand_apart_and_a_missing_init_is_pretrained():
     assert scratch.iloc[0]["ours"] == 20.0 and math.isnan(scratch.iloc[0]["difference"])
     slimmed = table[table["init"] == "slim0.5"]  # a post-hoc slimmed encoder: beside it too, never averaged in
     assert len(slimmed) == 1 and slimmed.iloc[0]["status"] == cmp.SLIMMED and slimmed.iloc[0]["ours"] == 40.0
+    shared = table[table["init"] == "data0.1"]  # pretrained on a tenth of the images: beside, never averaged in
+    assert len(shared) == 1 and shared.iloc[0]["status"] == cmp.DATA_SHARE and shared.iloc[0]["ours"] == 45.0
     # a table from before the init column: every row is pretrained
     plain = cmp.comparison(finetune.drop(columns="init").iloc[[0]], None, PARAMS)
     assert paper_row(plain, "loveda_miou_vit-g12x4")["ours"] == 50.0 and "scratch" not in set(plain["init"])

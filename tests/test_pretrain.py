@@ -364,3 +364,49 @@ def test_per_size_engine_settings_reach_the_run_and_bad_ones_are_named():
     config["pretrain"]["per_size"]["vit_tiny12x4"]["attention"] = "fast"
     with pytest.raises(ConfigError, match=r"per_size\.vit_tiny12x4\.attention' must be one of .*'cudnn'"):
         validate_config(config, schema)
+
+
+def test_data_fractions_are_nested_shares_of_the_shards_seen_as_the_full_set_sees_them(shards):
+    from rsfm.data.subsets import subset_size
+
+    full = ShardImages(shards, img_size=32, seed=0)
+    quarter, half = (ShardImages(shards, img_size=32, seed=0, fraction=f) for f in (0.25, 0.5))
+    assert (len(quarter), len(half), half.all_images) == (subset_size(48, 0.25), 24, 48)
+    assert set(quarter.images) < set(half.images) < set(range(48))  # nested, so a curve adds images only
+    # a kept image is read and augmented exactly as the full set reads it
+    position = int(half.images[3])
+    assert torch.equal(half[(2, 3)], full[(2, position)])
+    assert set(ShardImages(shards, img_size=32, seed=1, fraction=0.5).images) != set(half.images)
+
+
+@pytest.mark.parametrize(("budget", "total", "warmup"), [("epochs", 5 * 3, 3), ("steps", 5 * 6, 6)])
+def test_a_share_trains_for_its_own_epochs_or_the_full_sets_steps(budget, total, warmup):
+    from rsfm.pretrain.engine import schedule
+
+    cfg = RunConfig("vit_tiny12x1", "", "", epochs=5, warmup_epochs=1, global_batch=8, data_fraction=0.5, budget=budget)
+    plan = schedule(cfg, images=24, all_images=48)
+    assert (plan.total_steps, plan.warmup_steps, plan.steps_per_epoch) == (total, warmup, 3)
+    assert plan.epochs == total / 3  # passes over its 24 images: 5, or 10 for the full set's steps
+    with pytest.raises(Exception, match="budget 'flops' is not one of epochs, steps"):
+        schedule(RunConfig("vit_tiny12x1", "", "", budget="flops"), images=24, all_images=48)
+
+
+def test_data_scaling_adds_a_run_per_size_and_share_and_leaves_the_others_alone():
+    import copy
+
+    from rsfm.pretrain.run import run_config
+    from rsfm.pretrain.runs import data_run_name, job_config, pretrain_runs
+
+    section = validate_default()["pretrain"]
+    runs = pretrain_runs(section)
+    assert runs["vit_tiny12x1_data0.5"] == {"size": "vit_tiny12x1", "data_fraction": 0.5, "budget": "steps"}
+    assert data_run_name("vit_b12x1", 0.1) == "vit_b12x1_data0.1" and data_run_name("vit_b12x1", 1.0) == "vit_b12x1"
+    config = run_config(job_config(section, "vit_tiny12x1_data0.5"), "vit_tiny12x1_data0.5", "s", "o")
+    assert (config.model, config.data_fraction, config.budget) == ("vit_tiny12x1", 0.5, "steps")
+    assert config.epochs == run_config(section, "vit_tiny12x1", "s", "o").epochs  # the size's own settings
+    edited = copy.deepcopy(section)  # another share or budget: no other run's job changes
+    edited["data_scaling"] = {"sizes": ["vit_tiny12x1", "vit_tiny12x4"], "fractions": [0.1, 0.5], "budget": "epochs"}
+    for name in ("vit_tiny12x1", "vit_tiny12x4", "vit_tiny12x1_moco"):
+        assert job_config(edited, name) == job_config(section, name), name
+    assert job_config(edited, "vit_tiny12x1_data0.5") != job_config(section, "vit_tiny12x1_data0.5")
+    assert {"vit_tiny12x4_data0.1", "vit_tiny12x1_data0.1"} <= set(pretrain_runs(edited))

@@ -124,6 +124,7 @@ def slice_config() -> dict:
     pretrain = config["pretrain"]
     pretrain.update(sizes=["vit_tiny12x1"], epochs=2, warmup_epochs=1, log_every=2)
     pretrain["run"].update(tasks=2, processes_per_node=1, cpus_per_task=1)
+    pretrain["data_scaling"] = {"sizes": [], "fractions": []}  # its stage expands to none
     config.pop("finetune", None)
     slimming = config["slimming"]
     slimming.update(encoders={"vit_tiny12x1": {}}, datasets=["eurosat"], widths=[0.5, 1.0], seeds=[0])

@@ -24,6 +24,7 @@ SLIM_FIGURES = ("retention_vs_compute", "per_model", "knn_vs_linear", "ablations
                 "slimmable_vs_regular")  # fmt: skip
 # the default config's pretraining runs: MAE per size, then slimmable MAE, MoCo v3 and slimmable MoCo v3 at 12x1
 RUNS = ("vit_tiny12x1", "vit_tiny12x4", "vit_tiny12x1_slimmable", "vit_tiny12x1_moco", "vit_tiny12x1_moco_slimmable")
+DATA_RUNS = ("vit_tiny12x1_data0.5",)  # pretrain.data_scaling: not probed by the slimming study
 
 
 def snakemake(*args, cwd=REPO, check=True, repo=REPO):
@@ -49,9 +50,11 @@ def test_default_plans_synthetic_data_stage(tmp_path):
     assert jobs["synthesize"] == n and jobs["convert"] == n and jobs["data_summary"] == 1
     assert jobs["tile"] == 4  # millionaid shards, dota_v2 and dior_r windows, potsdam crops
     assert "download" not in jobs and "extract" not in jobs
-    assert jobs["pretrain"] == len(RUNS) and jobs["pretrain_loss_curve"] == len(RUNS)
-    # sizes x benchmarks x (pretrained fractions + scratch), one seed; then width 0.5 on two benchmarks, one size
-    assert jobs["finetune"] == 2 * 4 * (2 + 1) + 2
+    assert jobs["pretrain"] == jobs["pretrain_loss_curve"] == len(RUNS) + len(DATA_RUNS)
+    # sizes x benchmarks x (pretrained fractions + scratch), one seed; then width 0.5 on two benchmarks, one size;
+    # then the encoder pretrained on half the images on Potsdam
+    assert jobs["finetune"] == 2 * 4 * (2 + 1) + 2 + 1
+    assert jobs["data_scaling_table"] == jobs["data_scaling_figure"] == 1
     assert jobs["finetune_submission"] == 2 * 2  # DOTA v2.0 and LoveDA test servers, per size
     assert jobs["finetune_table"] == jobs["finetune_vs_size"] == jobs["finetune_vs_fraction"] == 1
     assert jobs["scaling_law"] == jobs["scaling_law_figure"] == 1
@@ -72,17 +75,19 @@ def test_paper_plans_download_verify_extract_convert_tile_for_every_dataset(tmp_
     for rule in ("download", "verify", "extract", "convert"):
         assert jobs[rule] == 13, (rule, jobs)
     assert jobs["tile"] == 4 and "synthesize" not in jobs
-    assert jobs["pretrain"] == 4 + 3  # the sizes, then slimmable MAE, MoCo v3 and slimmable MoCo v3 at B12x1
+    # the sizes, then slimmable MAE, MoCo v3 and slimmable MoCo v3 at B12x1, then B12x1 and L12x4 on 10% and 30%
+    assert jobs["pretrain"] == 4 + 3 + 4
     # multi-node allocations: one task per node, GPUs as gres (see rules/common.smk)
     plans = dict(
         re.findall(r"rule pretrain:\n(?:.*\n)*?\s+wildcards: run=(\w+)\n\s+resources: ([^\n]+)", result.stdout)
     )
     assert "nodes=8" in plans["vit_g12x4"] and "tasks=8" in plans["vit_g12x4"] and "gres=gpu:8" in plans["vit_g12x4"]
     assert "nodes=1" in plans["vit_b12x1"] and "nodes=2" in plans["vit_l12x4"]
-    # every size x benchmark x data fraction; then 3 slimmed widths x 2 benchmarks x 2 sizes (finetune.slim)
-    assert jobs["finetune"] == 4 * 4 * 6 + 3 * 2 * 2
+    # every size x benchmark x data fraction; then 3 slimmed widths x 2 benchmarks x 2 sizes (finetune.slim); then
+    # 2 pretraining shares x 2 benchmarks x 2 sizes (pretrain.data_scaling)
+    assert jobs["finetune"] == 4 * 4 * 6 + 3 * 2 * 2 + 2 * 2 * 2
     runs = re.findall(r"rule finetune:\n(?:.*\n)*?\s+wildcards: ([^\n]+)\n\s+resources: ([^\n]+)", result.stdout)
-    assert len(runs) == 108 and all("gres=gpu:8" in res for _, res in runs)
+    assert len(runs) == 116 and all("gres=gpu:8" in res for _, res in runs)
     fractions = {re.search(r"fraction=([0-9.]+)", wc).group(1) for wc, _ in runs}
     assert fractions == {"0.01", "0.05", "0.1", "0.25", "0.5", "1"}
     g_runs = [res for wc, res in runs if "size=vit_g12x4" in wc]
@@ -195,7 +200,7 @@ def test_default_workflow_end_to_end(tmp_path):
     ran = stages_run(first)
     assert ran[0] == "data" and ran[-1] == "figures", first[-3000:]
     stages = ["data", "pretrain@vit_tiny12x1", "pretrain@vit_tiny12x4", *(f"pretrain_run@{r}" for r in RUNS[2:]),
-              "finetune", "slimming", "figures"]  # fmt: skip
+              "pretrain_data@vit_tiny12x1-0.5", "finetune", "slimming", "figures"]  # fmt: skip
     assert sorted(ran) == sorted(stages)
     tmp_path = clone  # the results below are the clone's
     args = ("--cores", "2", "--directory", str(clone), "--configfile", str(clone / "config/config.yaml"))
@@ -220,8 +225,10 @@ def test_default_workflow_end_to_end(tmp_path):
     table = pd.read_csv(tmp_path / "results/finetune/metrics.csv")
     headline = table[table["metric"].isin(["dota/mAP", "mIoU"])]
     # sizes x benchmarks x (2 fractions + scratch), and the two runs of a slimmed encoder (finetune.slim)
-    assert len(headline) == 2 * 4 * 3 + 2 and set(headline["benchmark"]) == {"dota_v2", "dior_r", "potsdam", "loveda"}
-    assert headline.groupby("init").size().to_dict() == {"pretrained": 16, "scratch": 8, "slim0.5": 2}
+    # and the run from the encoder pretrained on half the images (pretrain.data_scaling)
+    assert len(headline) == 2 * 4 * 3 + 2 + 1
+    assert set(headline["benchmark"]) == {"dota_v2", "dior_r", "potsdam", "loveda"}
+    assert headline.groupby("init").size().to_dict() == {"pretrained": 16, "scratch": 8, "slim0.5": 2, "data0.5": 1}
     for figure in ("finetune_vs_size", "finetune_vs_fraction"):
         assert (tmp_path / f"results/figures/{figure}.png").stat().st_size > 10_000
     for size in ("vit_tiny12x1", "vit_tiny12x4"):  # every run as rule finetune leaves it, and both server exports
@@ -279,14 +286,21 @@ def test_default_workflow_end_to_end(tmp_path):
     slimmed_run = run_dir("dior_r", "vit_tiny12x1", "slim0.5", 1.0, 0, root=tmp_path / "results/finetune")
     assert "width=0.5" in (slimmed_run / "config.py").read_text()
     assert (tmp_path / "results/figures/slim_dense.png").stat().st_size > 10_000
+    # pretraining-data scaling: half the images for the full run's 180 steps, fine-tuned beside the full encoder
+    shared = json.loads((tmp_path / "results/pretrain/vit_tiny12x1_data0.5/encoder.json").read_text())["pretraining"]
+    assert (shared["images"], shared["steps"], shared["budget"]) == (48, 180, "steps")
+    scaled = pd.read_csv(tmp_path / "results/finetune/data_scaling.csv").set_index("data_fraction")
+    assert scaled["pretrain_images"].to_dict() == {0.5: 48, 1.0: 96} and set(scaled["pretrain_steps"]) == {180}
+    assert set(scaled["benchmark"]) == {"potsdam"} and np.isfinite(scaled["value"]).all()
+    assert (tmp_path / "results/figures/data_scaling.png").stat().st_size > 10_000
     # what the run cost: every job done before it (figures may still be drawing), CPU-hours only (no job holds a GPU);
     # the paper run's projection
     jobs = pd.read_csv(tmp_path / "results/cost/jobs.csv")
     assert len(jobs) >= 90 and (jobs["gpu_h"] == 0).all() and jobs["wall_s"].gt(0).all()
     assert {"data", "pretrain", "finetune", "slimming"} <= set(jobs["stage"])
-    assert set(jobs.loc[jobs["stage"] == "pretrain", "size"]) == set(RUNS)
+    assert set(jobs.loc[jobs["stage"] == "pretrain", "size"]) == {*RUNS, *DATA_RUNS}
     projected = pd.read_csv(tmp_path / "results/cost/paper_projection.csv")
-    assert projected.loc[projected["stage"] == "pretrain", "gpu_h"].gt(0).all() and len(projected) == 7 + 4
+    assert projected.loc[projected["stage"] == "pretrain", "gpu_h"].gt(0).all() and len(projected) == 11 + 4
     assert (tmp_path / "results/figures/cost.png").stat().st_size > 10_000
     # ours vs paper renders on the default, its toy rows labelled as such (rsfm.comparison)
     comparison = pd.read_csv(tmp_path / "results/paper_comparison.csv")

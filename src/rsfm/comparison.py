@@ -4,8 +4,8 @@
 One row per paper number (``row == "paper"``), with our comparable value where the run made one, else the status
 "not run in this config". Then our numbers that meet no paper number (``row == "ours"``): toy runs (synthetic data or
 the embedded default's tiny sizes: not comparable), encoders fine-tuned from random weights (``init == "scratch"``)
-or slimmed post hoc first (``init == "slim<w>"``: beside the pretrained ones, never compared) and cells the paper
-reports no number for.
+or slimmed post hoc first (``init == "slim<w>"``) or pretrained on a share of the images (``init == "data<f>"``):
+beside the pretrained ones, never compared; and cells the paper reports no number for.
 
 Scale of a row: ``paper`` (real data, a size paper 1 names), ``toy`` (synthetic data or a size of ours alone),
 ``architecture`` (a parameter count of our model definition: comparable on any config).
@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from rsfm.finetune.benchmarks import BENCHMARKS, with_init
+from rsfm.finetune.configs import parse_init
 from rsfm.io import atomic_write
 from rsfm.paper_numbers import PAPER1, PAPER2, TARGET_REL_FLOPS, PaperNumber, cohort_of, paper_numbers
 from rsfm.sizes import SIZES, paper_size
@@ -32,6 +33,8 @@ NOT_RUN = "not run in this config"
 TOY = "toy run (synthetic data or a tiny size of the embedded default): not comparable with the paper"
 SCRATCH = "encoder fine-tuned from random weights (init: scratch): beside the pretrained one, not compared"
 SLIMMED = "encoder slimmed post hoc before fine-tuning (init: slim<w>, docs/open-questions.md): not compared"
+DATA_SHARE = ("encoder pretrained on a share of the images (init: data<f>, docs/open-questions.md): beside the one "
+              "pretrained on all of them, not compared")  # fmt: skip
 NO_PAPER = "no paper number for this cell"
 ARCHITECTURE = (
     "our model definition at 224 px, patch 16, with cls token and position embedding, counted on meta tensors"
@@ -108,7 +111,7 @@ def _finetune_rows(table: pd.DataFrame, synthetic: set[str]) -> list[dict]:
             rows_out.append(_paper_row(number, our_model=key[1], init="pretrained"))
     for (*_, init), ours in sorted(measured.items()):
         statuses = {"pretrained": TOY if ours["scale"] == "toy" else NO_PAPER, "scratch": SCRATCH}
-        status = statuses.get(init, SLIMMED)
+        status = statuses.get(init, DATA_SHARE if parse_init(init).data_fraction < 1 else SLIMMED)
         rows_out.append(_our_row(PAPER1, "finetune", status, **ours))
     return rows_out
 

@@ -182,6 +182,7 @@ def _stages(config: Mapping[str, Any]) -> Iterator[str]:
     named = set(pretrain.get("runs", {}))
     if clashes := sorted(pretrained & named):
         yield f"config key 'pretrain.runs': {clashes} name sizes' own MAE runs; choose other names"
+    yield from _data_scaling(pretrain, finetune)
     runs = pretrained | named
     slimming = config.get("slimming", {})
     if slimming.get("export") and "mlp" not in slimming.get("ablations", {}).get("parts", []):
@@ -206,6 +207,31 @@ def _stages(config: Mapping[str, Any]) -> Iterator[str]:
             yield f"config key 'slimming.datasets': {dataset!r} is a {DATASETS[dataset].task} set; probes need classes"
     if slimming.get("encoders") and 1.0 not in slimming.get("widths", []):
         yield "config key 'slimming.widths' must include 1.0 (retention is relative to the full width)"
+
+
+def _data_scaling(pretrain: Mapping[str, Any], finetune: Mapping[str, Any]) -> Iterator[str]:
+    """pretrain.data_scaling pretrains sizes of the stage; finetune.data_scaling fine-tunes them beside the size's own
+    run on all the training data."""
+    from rsfm.pretrain.runs import data_scaling_runs
+
+    scaling = pretrain.get("data_scaling", {})
+    for size in scaling.get("sizes", []):
+        if size not in pretrain.get("sizes", []):
+            yield (f"config key 'pretrain.data_scaling.sizes': {size!r} is not in pretrain.sizes (its run on all the "
+                   "images is the share 1 of the curve)")  # fmt: skip
+    if clashes := sorted(set(data_scaling_runs(pretrain)) & set(pretrain.get("runs", {}))):
+        yield f"config key 'pretrain.runs': {clashes} are the names of pretrain.data_scaling's runs; choose others"
+    benchmarks = finetune.get("data_scaling", {}).get("benchmarks", [])
+    for name in benchmarks:
+        if name not in finetune.get("benchmarks", []):
+            yield (f"config key 'finetune.data_scaling.benchmarks': {name!r} is not in finetune.benchmarks "
+                   f"{finetune.get('benchmarks', [])}")  # fmt: skip
+    if benchmarks and scaling.get("sizes"):
+        if missing := [s for s in scaling["sizes"] if s not in finetune.get("sizes", [])]:
+            yield (f"config key 'pretrain.data_scaling.sizes': {missing} are not in finetune.sizes, so their own "
+                   "encoders are not fine-tuned beside the shares'")  # fmt: skip
+        if 1 not in [float(f) for f in finetune.get("fractions", [])]:
+            yield "config key 'finetune.data_scaling': its runs use all the training data; add 1 to finetune.fractions"
 
 
 def _slimming_inputs(config: Mapping[str, Any]) -> Iterator[str]:

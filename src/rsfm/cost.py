@@ -148,8 +148,10 @@ def projection(config: dict[str, Any], throughput: pd.DataFrame) -> pd.DataFrame
     """GPU-hours the config's pretraining runs will take (from throughput) and what its fine-tuning runs may take at
     most (their allocations), per run or size."""
     from rsfm.data.registry import get_dataset
+    from rsfm.data.subsets import subset_size
     from rsfm.finetune.run import launch_settings, planned_runs
     from rsfm.launch import allocated_gpus
+    from rsfm.pretrain.engine import schedule
     from rsfm.pretrain.run import run_config
     from rsfm.pretrain.runs import pretrain_runs, run_settings
 
@@ -164,7 +166,8 @@ def projection(config: dict[str, Any], throughput: pd.DataFrame) -> pd.DataFrame
         run = run_config(pretrain_cfg, name, "", "")
         settings = run_settings(pretrain_cfg, name)
         gpus = allocated_gpus(settings)
-        seen = run.epochs * images
+        # the engine's own count of steps for the run's share of the images and budget (rsfm.pretrain.engine)
+        seen = schedule(run, subset_size(images, run.data_fraction), images).total_steps * run.global_batch
         if not gpus:
             rows.append({"stage": "pretrain", "size": name, "jobs": 1, "gpus_per_job": 0, "images": seen,
                          "basis": "runs on CPUs: no GPU-hours"})  # fmt: skip
@@ -175,7 +178,7 @@ def projection(config: dict[str, Any], throughput: pd.DataFrame) -> pd.DataFrame
                      "images_per_s_per_gpu": rate, "gpu_h": gpu_h, "wall_h": gpu_h / gpus, "basis": basis,
                      "hardware": hardware})  # fmt: skip
     finetune_cfg = config.get("finetune", {})
-    runs = planned_runs(finetune_cfg) if finetune_cfg else []
+    runs = planned_runs(finetune_cfg, pretrain_cfg.get("data_scaling")) if finetune_cfg else []
     for size in finetune_cfg.get("sizes", []):
         count = sum(1 for run in runs if run[1] == size)
         settings = launch_settings(finetune_cfg, size)

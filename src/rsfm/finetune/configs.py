@@ -84,33 +84,50 @@ def resolve_settings(finetune_cfg: dict[str, Any], benchmark: str, size: str) ->
 
 # How a run's encoder starts: from the pretraining stage's weights, or randomly initialised (the baseline that shows
 # what pretraining adds; a pretrained run that scores like it points at a broken weight transfer), or from the weights
-# slimmed post hoc to a width (``slim<w>``, e.g. slim0.5: paper 2's uniform rule, then fine-tuned as usual).
+# slimmed post hoc to a width (``slim<w>``, e.g. slim0.5: paper 2's uniform rule, then fine-tuned as usual), or from
+# the size's run on a share of the pretraining images (``data<f>``, e.g. data0.1: pretrain.data_scaling).
 INITS = ("pretrained", "scratch")
 SLIM_INIT = "slim"
-INIT_PATTERN = rf"pretrained|scratch|{SLIM_INIT}[0-9.]+"  # the init wildcard
+DATA_INIT = "data"
+INIT_PATTERN = rf"pretrained|scratch|{SLIM_INIT}[0-9.]+|{DATA_INIT}[0-9.]+"  # the init wildcard
 
 
 @dataclass(frozen=True)
 class Init:
-    """What an init name means: whether the pretrained weights are loaded, and the width they are slimmed to."""
+    """What an init name means: whether pretrained weights are loaded, the width they are slimmed to and the share
+    of the pretraining images they were trained on."""
 
     name: str
     pretrained: bool
     width: float = 1.0
+    data_fraction: float = 1.0
+
+
+def _share(init: str, prefix: str) -> float:
+    """The number after ``prefix`` if it lies in (0, 1), else 0."""
+    try:
+        value = float(init.removeprefix(prefix))
+    except ValueError:
+        return 0.0
+    return value if 0 < value < 1 else 0.0
 
 
 def parse_init(init: str) -> Init:
-    """``pretrained``, ``scratch`` or ``slim<w>`` (0 < w < 1)."""
+    """``pretrained``, ``scratch``, ``slim<w>`` or ``data<f>`` (0 < w, f < 1)."""
     if init in INITS:
         return Init(init, pretrained=init == "pretrained")
-    if init.startswith(SLIM_INIT):
-        try:
-            width = float(init.removeprefix(SLIM_INIT))
-        except ValueError:
-            width = 0.0
-        if 0 < width < 1:
-            return Init(init, pretrained=True, width=width)
-    raise ConfigError(f"unknown encoder init {init!r}; known: {', '.join(INITS)} or {SLIM_INIT}<w> with 0 < w < 1")
+    if init.startswith(SLIM_INIT) and (width := _share(init, SLIM_INIT)):
+        return Init(init, pretrained=True, width=width)
+    if init.startswith(DATA_INIT) and (fraction := _share(init, DATA_INIT)):
+        return Init(init, pretrained=True, data_fraction=fraction)
+    raise ConfigError(
+        f"unknown encoder init {init!r}; known: {', '.join(INITS)}, {SLIM_INIT}<w> or {DATA_INIT}<f> with 0 < w, f < 1"
+    )
+
+
+def data_init(fraction: float) -> str:
+    """The init name of the encoder pretrained on a share of the images: ``data0.1``."""
+    return parse_init(f"{DATA_INIT}{float(fraction):g}").name
 
 
 def slim_init(width: float) -> str:
@@ -409,7 +426,7 @@ def write_config(cfg: Any, path: str | Path) -> Path:
 
 
 __all__ = [
-    "INITS", "INIT_PATTERN", "RUN_KEYS", "SETTINGS", "Init", "build_config", "check_options", "even_taps",
+    "INITS", "INIT_PATTERN", "RUN_KEYS", "SETTINGS", "Init", "build_config", "check_options", "data_init", "even_taps",
     "parse_init", "read_arch_file", "read_encoder_arch", "resolve_settings", "schedule_problems", "slim_init",
     "write_config",
 ]  # fmt: skip

@@ -27,6 +27,7 @@ from rsfm.errors import ConfigError
 from rsfm.finetune.configs import (
     RUN_KEYS,
     build_config,
+    data_init,
     parse_init,
     read_arch_file,
     resolve_settings,
@@ -57,10 +58,14 @@ def run_dir(
     return Path(root) / benchmark / size / init / f"f{fraction_label(fraction)}_s{seed}"
 
 
-def planned_runs(finetune_cfg: dict[str, Any]) -> list[tuple[str, str, str, float, int]]:
+def planned_runs(
+    finetune_cfg: dict[str, Any], data_scaling: dict[str, Any] | None = None
+) -> list[tuple[str, str, str, float, int]]:  # fmt: skip
     """Every (benchmark, size, init, fraction, seed) the section asks for: each init in ``inits`` (default:
     pretrained only) at its ``init_fractions`` (default: every fraction), then the post-hoc slimmed encoders of
-    ``slim`` (init ``slim<w>``) on all the training data."""
+    ``slim`` (init ``slim<w>``), then the encoders pretrained on shares of the images (init ``data<f>``) of
+    ``data_scaling`` (the pretrain section's) on the benchmarks of the section's ``data_scaling``, each on all the
+    training data."""
     fractions = finetune_cfg.get("fractions", [])
     runs = [
         (benchmark, size, init, float(fraction), int(seed))
@@ -71,12 +76,21 @@ def planned_runs(finetune_cfg: dict[str, Any]) -> list[tuple[str, str, str, floa
         for seed in finetune_cfg.get("seeds", [])
     ]
     slim = finetune_cfg.get("slim", {})
-    return runs + [
+    runs += [
         (benchmark, size, slim_init(width), 1.0, int(seed))
         for benchmark in slim.get("benchmarks", [])
         for size in slim.get("sizes", [])
         for width in slim.get("widths", [])
         if width < 1  # width 1 is the pretrained run itself
+        for seed in finetune_cfg.get("seeds", [])
+    ]
+    pretrained_on = data_scaling or {}
+    return runs + [
+        (benchmark, size, data_init(fraction), 1.0, int(seed))
+        for benchmark in finetune_cfg.get("data_scaling", {}).get("benchmarks", [])
+        for size in pretrained_on.get("sizes", [])
+        for fraction in pretrained_on.get("fractions", [])
+        if fraction < 1  # all the images: the pretrained run itself
         for seed in finetune_cfg.get("seeds", [])
     ]
 

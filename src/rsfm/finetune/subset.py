@@ -7,11 +7,7 @@ mmseg configs all find it (their registries are children of the root):
     train_dataloader = dict(dataset=dict(type='FractionSubset', fraction=0.1, seed=0,
                                          dataset=dict(type='DOTADataset', ...)))
 
-Which samples are kept: ``k = max(1, round(fraction * N))`` of the ``N`` samples the inner dataset has after its own
-filtering (``filter_empty_gt`` etc.), namely the first ``k`` entries of
-``numpy.random.default_rng(seed).permutation(N)``, in ascending order. Taking prefixes of one permutation makes the
-subsets nested for a seed: the 5% subset is part of the 10% subset, so differences along a curve come from the added
-data, not from a different draw. ``round`` is Python's (halves go to the even neighbour).
+Which samples are kept, and why the subsets are nested: :mod:`rsfm.data.subsets`.
 
 The wrapper exposes what the samplers and loops of mmengine/mmdet/mmseg use: ``__len__`` (DefaultSampler,
 InfiniteSampler), ``get_data_info`` (mmdet's AspectRatioBatchSampler reads ``width``/``height``), ``get_cat_ids`` and
@@ -22,7 +18,6 @@ InfiniteSampler), ``get_data_info`` (mmdet's AspectRatioBatchSampler reads ``wid
 from __future__ import annotations
 
 import copy
-import math
 import numbers
 from typing import Any
 
@@ -30,28 +25,7 @@ import numpy as np
 from mmengine.dataset import BaseDataset, force_full_init
 from mmengine.registry import DATASETS, DefaultScope
 
-
-def subset_size(n: int, fraction: float) -> int:
-    """Samples kept of ``n``: ``max(1, round(fraction * n))``."""
-    return max(1, round(fraction * n))
-
-
-def check_fraction(fraction: Any) -> float:
-    """``fraction`` as a float in (0, 1]; TypeError for non-numbers, ValueError (naming value and range) otherwise."""
-    if isinstance(fraction, bool) or not isinstance(fraction, numbers.Real):
-        raise TypeError(f"fraction must be a number in (0, 1], got {fraction!r} ({type(fraction).__name__})")
-    value = float(fraction)
-    if not math.isfinite(value) or not 0 < value <= 1:
-        raise ValueError(f"fraction must be in (0, 1] (0 < fraction <= 1), got {fraction!r}")
-    return value
-
-
-def subset_indices(n: int, fraction: float, seed: int) -> np.ndarray:
-    """Sorted indices of the ``fraction`` subset of ``range(n)`` for ``seed`` (nested across fractions)."""
-    if n <= 0:
-        raise ValueError("cannot take a fraction of an empty dataset (0 samples after its own filtering)")
-    order = np.random.default_rng(seed).permutation(n)
-    return np.sort(order[: subset_size(n, check_fraction(fraction))])
+from rsfm.data.subsets import check_fraction, subset_indices
 
 
 def _build(cfg: dict) -> BaseDataset:

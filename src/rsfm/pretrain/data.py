@@ -29,6 +29,7 @@ from torch.utils.data import Dataset, Sampler
 from torchvision.transforms import RandomResizedCrop
 
 from rsfm.data.millionaid import read_member
+from rsfm.data.subsets import subset_indices
 from rsfm.errors import DataError
 from rsfm.pretrain.augment import MOCO_VIEWS, augment_view
 
@@ -80,7 +81,10 @@ class ShardImages(Dataset):
 
     With ``views`` > 1 (contrastive objectives), each sample is ``views`` independent crops of the same image,
     (views, 3, H, W); MoCo's colour, blur and solarisation augmentations follow on the device
-    (:mod:`rsfm.pretrain.augment`)."""
+    (:mod:`rsfm.pretrain.augment`).
+
+    With ``fraction`` < 1 the dataset is that nested share of the shards' images (:mod:`rsfm.data.subsets`, seeded
+    by ``seed``): item ``i`` is the ``i``-th kept image, augmented as that image always is."""
 
     def __init__(
         self,
@@ -91,6 +95,7 @@ class ShardImages(Dataset):
         ratio: tuple[float, float] = (3 / 4, 4 / 3),
         draft: bool = True,
         views: int = 1,
+        fraction: float = 1.0,
     ) -> None:
         if views < 1:
             raise ValueError(f"views must be at least 1, got {views}")
@@ -103,6 +108,10 @@ class ShardImages(Dataset):
         self.shards = index["shard"].to_numpy()
         self.offsets = index["offset"].to_numpy(np.int64)
         self.sizes = index["size"].to_numpy(np.int64)
+        self.all_images = len(index)
+        kept = subset_indices(len(index), fraction, seed) if fraction < 1 else np.arange(len(index))
+        self.shards, self.offsets, self.sizes = self.shards[kept], self.offsets[kept], self.sizes[kept]
+        self.images = kept  # each kept image's position in the shards' index: its augmentation seed
         self.img_size, self.scale, self.ratio, self.draft = img_size, scale, ratio, draft
         self.seed = seed
         self.epoch = 0
@@ -113,9 +122,10 @@ class ShardImages(Dataset):
     def __getitem__(self, item: int | tuple[int, int]) -> torch.Tensor:
         epoch, index = item if isinstance(item, tuple) else (self.epoch, item)
         payload = read_member(self.shard_dir, self.shards[index], self.offsets[index], self.sizes[index])
+        image = int(self.images[index])
         if self.views == 1:
-            return self._view(payload, (self.seed, epoch, index))
-        return torch.stack([self._view(payload, (self.seed, epoch, index, view)) for view in range(self.views)])
+            return self._view(payload, (self.seed, epoch, image))
+        return torch.stack([self._view(payload, (self.seed, epoch, image, view)) for view in range(self.views)])
 
     def _view(self, payload: bytes, key: tuple[int, ...]) -> torch.Tensor:
         image = Image.open(io.BytesIO(payload))  # header only: the size, not yet the pixels

@@ -81,6 +81,10 @@ class RunConfig:
     moco: dict[str, Any] | None = None  # MoCo v3 settings over rsfm.models.moco.DEFAULTS
     # learned slimmable training (sandwich rule): {"smallest": 0.25, "random_widths": 2}; None = one width
     slimmable: dict[str, Any] | None = None
+    # train on a nested share of the images (rsfm.data.subsets, seeded by ``seed``); ``budget``: "epochs" passes
+    # ``epochs`` times over that share, "steps" takes as many optimiser steps as ``epochs`` over all the images
+    data_fraction: float = 1.0
+    budget: str = "epochs"
     checkpoint_every: int = 1000
     keep_checkpoints: int = 2
     log_every: int = 10
@@ -98,6 +102,39 @@ class RunConfig:
         if "betas" in data:
             data["betas"] = tuple(data["betas"])
         return cls(**data)
+
+
+BUDGETS = ("epochs", "steps")
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """A run's length in optimiser steps, from its images and budget (``RunConfig.data_fraction``, ``budget``)."""
+
+    total_steps: int
+    warmup_steps: int
+    steps_per_epoch: int  # of the images the run trains on
+
+    @property
+    def epochs(self) -> float:
+        """Passes over the run's own images."""
+        return self.total_steps / self.steps_per_epoch
+
+
+def schedule(cfg: RunConfig, images: int, all_images: int) -> Schedule:
+    """Steps of a run on ``images`` of the dataset's ``all_images``: ``cfg.epochs`` (and warm-up) epochs of the
+    images it trains on, or, with ``budget: steps``, of all of them (equal optimiser steps at every data fraction)."""
+    if cfg.budget not in BUDGETS:
+        raise ConfigError(f"pretraining budget {cfg.budget!r} is not one of {', '.join(BUDGETS)}")
+    steps_per_epoch = images // cfg.global_batch
+    if steps_per_epoch == 0:
+        raise ConfigError(f"{images} images are fewer than one global batch ({cfg.global_batch})")
+    budget_epoch = all_images // cfg.global_batch if cfg.budget == "steps" else steps_per_epoch
+    return Schedule(
+        total_steps=max(1, math.ceil(cfg.epochs * budget_epoch)),
+        warmup_steps=round(cfg.warmup_epochs * budget_epoch),
+        steps_per_epoch=steps_per_epoch,
+    )
 
 
 def warmup_cosine(step: int, total: int, warmup: int, min_ratio: float) -> float:
@@ -144,8 +181,11 @@ def compile_scope(cfg: RunConfig) -> str | None:
     return scope
 
 
-def export_encoder(objective: Objective, cfg: RunConfig, steps: int, out_dir: Path) -> None:
-    """encoder.safetensors (fp32) + encoder.json (architecture), each written under a temporary name first."""
+def export_encoder(
+    objective: Objective, cfg: RunConfig, steps: int, out_dir: Path, images: int | None = None
+) -> None:  # fmt: skip
+    """encoder.safetensors (fp32) + encoder.json (architecture, and what it was trained on: ``images`` pretraining
+    images), each written under a temporary name first."""
     from safetensors.torch import save_file
 
     size = SIZES[cfg.model]
@@ -155,6 +195,7 @@ def export_encoder(objective: Objective, cfg: RunConfig, steps: int, out_dir: Pa
         "depth": size.depth, "num_heads": size.num_heads, "num_parallel": size.num_parallel,
         "mlp_ratio": size.mlp_ratio, "class_token": True, "pos_embed": "sincos-2d (fixed)",
         "pretraining": {"method": cfg.method, "steps": steps, "epochs": cfg.epochs, "slimmable": cfg.slimmable,
+                        "images": images, "data_fraction": cfg.data_fraction, "budget": cfg.budget,
                         **objective.recipe()},
     }  # fmt: skip
     tmp = out_dir / ".encoder.safetensors.tmp"
@@ -246,12 +287,12 @@ def train(cfg: RunConfig) -> None:
         )
     accum = cfg.global_batch // (cfg.micro_batch * world)
     objective = build_model(cfg)
-    dataset = ShardImages(cfg.shard_dir, cfg.img_size, seed=cfg.seed, views=objective.views, scale=objective.crop_scale)
-    steps_per_epoch = len(dataset) // cfg.global_batch
-    if steps_per_epoch == 0:
-        raise ConfigError(f"{len(dataset)} images are fewer than one global batch ({cfg.global_batch})")
-    total_steps = max(1, math.ceil(cfg.epochs * steps_per_epoch))
-    warmup_steps = round(cfg.warmup_epochs * steps_per_epoch)
+    dataset = ShardImages(
+        cfg.shard_dir, cfg.img_size, seed=cfg.seed, views=objective.views, scale=objective.crop_scale,
+        fraction=cfg.data_fraction,
+    )  # fmt: skip
+    plan = schedule(cfg, len(dataset), dataset.all_images)
+    total_steps, warmup_steps, steps_per_epoch = plan.total_steps, plan.warmup_steps, plan.steps_per_epoch
 
     select_attention(cfg, objective, device, bf16)
     engine, scheduler = build_engine(cfg, objective, total_steps, warmup_steps, accum, bf16)
@@ -318,21 +359,21 @@ def train(cfg: RunConfig) -> None:
                 _prune_checkpoints(ckpt_dir, cfg.keep_checkpoints)
     if training_log is not None:
         training_log.close()
-    _export(engine, cfg, total_steps, out_dir, rank)
+    _export(engine, cfg, total_steps, out_dir, rank, len(dataset))
     if rank == 0:  # the finished log becomes metrics.csv; log.csv (kept across failures) is what resumes append to
         shutil.copyfile(out_dir / "log.csv", out_dir / ".metrics.csv.tmp")
         os.replace(out_dir / ".metrics.csv.tmp", out_dir / "metrics.csv")
     dist.barrier()
 
 
-def _export(engine: Any, cfg: RunConfig, steps: int, out_dir: Path, rank: int) -> None:
+def _export(engine: Any, cfg: RunConfig, steps: int, out_dir: Path, rank: int, images: int) -> None:
     """Every rank joins (ZeRO-3 shards the parameters), rank 0 writes."""
     import deepspeed
 
     objective = engine.module
     with deepspeed.zero.GatheredParameters(list(objective.encoder.parameters()), enabled=cfg.zero_stage == 3):
         if rank == 0:
-            export_encoder(objective, cfg, steps, out_dir)
+            export_encoder(objective, cfg, steps, out_dir, images)
 
 
 def _prune_checkpoints(ckpt_dir: Path, keep: int) -> None:
