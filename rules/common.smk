@@ -219,7 +219,7 @@ def slim_outputs(pattern):
 def slim_targets():
     if not slim_outputs("{encoder}{dataset}"):
         return []
-    from rsfm.slimming.export import export_targets
+    from rsfm.slimming.export_paths import export_targets
 
     tables = ["results/slimming/probes.csv", "results/slimming/redundancy.csv", "results/slimming/spectra.csv"]
     return tables + export_targets(SLIMMING) + [f"results/figures/slim_{figure}.png" for figure in SLIM_FIGURES]

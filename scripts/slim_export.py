@@ -1,6 +1,7 @@
 """Snakemake glue for rule slim_export."""
 
-from rsfm.slimming.export import export_encoder, parse_budget
+from rsfm.slimming.export import export_encoder
+from rsfm.slimming.export_paths import parse_budget
 from rsfm.workflow import snakemake_job
 
 with snakemake_job(snakemake) as log:

@@ -77,16 +77,17 @@ def test_paper_plans_download_verify_extract_convert_tile_for_every_dataset(tmp_
     assert jobs["tile"] == 4 and "synthesize" not in jobs
     # the sizes, then slimmable MAE, MoCo v3 and slimmable MoCo v3 at B12x1, then B12x1 and L12x4 on 10% and 30%
     assert jobs["pretrain"] == 4 + 3 + 4
-    # multi-node allocations: one task per node, GPUs as gres (see rules/common.smk)
+    # multi-node allocations: one task per node, GPUs as gres (see rules/common.smk); a job's block has no blank line
+    # (a match may not run on into the next job's)
     plans = dict(
-        re.findall(r"rule pretrain:\n(?:.*\n)*?\s+wildcards: run=(\w+)\n\s+resources: ([^\n]+)", result.stdout)
+        re.findall(r"rule pretrain:\n(?:.+\n)*?\s+wildcards: run=([\w.]+)\n\s+resources: ([^\n]+)", result.stdout)
     )
     assert "nodes=8" in plans["vit_g12x4"] and "tasks=8" in plans["vit_g12x4"] and "gres=gpu:8" in plans["vit_g12x4"]
     assert "nodes=1" in plans["vit_b12x1"] and "nodes=2" in plans["vit_l12x4"]
     # every size x benchmark x data fraction; then 3 slimmed widths x 2 benchmarks x 2 sizes (finetune.slim); then
     # 2 pretraining shares x 2 benchmarks x 2 sizes (pretrain.data_scaling)
     assert jobs["finetune"] == 4 * 4 * 6 + 3 * 2 * 2 + 2 * 2 * 2
-    runs = re.findall(r"rule finetune:\n(?:.*\n)*?\s+wildcards: ([^\n]+)\n\s+resources: ([^\n]+)", result.stdout)
+    runs = re.findall(r"rule finetune:\n(?:.+\n)*?\s+wildcards: ([^\n]+)\n\s+resources: ([^\n]+)", result.stdout)
     assert len(runs) == 116 and all("gres=gpu:8" in res for _, res in runs)
     fractions = {re.search(r"fraction=([0-9.]+)", wc).group(1) for wc, _ in runs}
     assert fractions == {"0.01", "0.05", "0.1", "0.25", "0.5", "1"}
@@ -396,3 +397,21 @@ def test_manual_download_stops_with_instructions_then_continues(tmp_path):
         "test": 1,
         "train": 9,
     }  # train crops at x, y in (0, 384, 388); test whole
+
+
+def test_planning_imports_no_deep_learning_library(tmp_path):
+    # Snakemake parses the Snakefile at every start, twice inside every cluster job: torch, timm or DeepSpeed
+    # imported there costs seconds per job (rsfm.slimming.export once cost 6 of a dry run's 11 s); mmengine's Config
+    # alone (no torch) is how rsfm.config checks the fine-tuning options
+    probe = (
+        "import sys\nfrom snakemake.cli import main\n"
+        "try:\n    main()\nexcept SystemExit:\n    pass\n"
+        "print('IMPORTED', sorted(m for m in ('torch', 'timm', 'deepspeed') if m in sys.modules))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe, "-n", "--cores", "1", "--snakefile", str(REPO / "Snakefile"), "--directory",
+         str(tmp_path), "--configfile", str(REPO / "config/config.yaml")],
+        cwd=REPO, capture_output=True, text=True, timeout=600, env={**os.environ, "PYTHONPATH": str(REPO / "src")},
+    )  # fmt: skip
+    assert "Job stats" in result.stdout + result.stderr, result.stderr[-3000:]
+    assert "IMPORTED []" in result.stdout, result.stdout[-2000:]

@@ -72,7 +72,8 @@ def _dvc_run(args: argparse.Namespace) -> None:
 
 def _export_slim(args: argparse.Namespace) -> None:
     from rsfm.config import load_config
-    from rsfm.slimming.export import export_encoder, export_folder
+    from rsfm.slimming.export import export_encoder
+    from rsfm.slimming.export_paths import export_folder
     from rsfm.workflow import workflow_rules
 
     config = load_config(args.config, REPO / "workflow/schemas/config.schema.yaml",
