@@ -95,13 +95,15 @@ def test_retention_is_the_slimmed_score_over_the_full_one_per_seed():
         {"benchmark": "potsdam", "size": "s", "init": "pretrained", "seed": 0, "metric": "mIoU", "value": 60.0},
         {"benchmark": "potsdam", "size": "s", "init": "slim0.5", "seed": 0, "metric": "mIoU", "value": 48.0},
         {"benchmark": "potsdam", "size": "s", "init": "slim0.5", "seed": 0, "metric": "aAcc", "value": 99.0},
+        # pretrained on half the images (pretrain.data_scaling): width 1, but not the reference
+        {"benchmark": "potsdam", "size": "s", "init": "data0.5", "seed": 0, "metric": "mIoU", "value": 24.0},
     ])  # fmt: skip
     flops = {(b, "s", w): w for b in ("dior_r", "potsdam") for w in (1.0, 0.5)}
     dense = dense_retention(table, flops)
     half = dense[dense["width"] == 0.5].set_index(["benchmark", "seed"])["retention"]
     assert half.to_dict() == {("dior_r", 0): 0.75, ("dior_r", 1): 0.9, ("potsdam", 0): 0.8}
     assert set(dense["task"]) == {"rotated detection", "semantic segmentation"}
-    assert (dense[dense["width"] == 1.0]["retention"] == 1.0).all()
+    assert (dense[dense["width"] == 1.0]["retention"] == 1.0).all() and len(dense) == 3 * 2
     with pytest.raises(DataError, match="no pretrained run on all the data"):
         dense_retention(table[table["init"] != "pretrained"], flops)
 

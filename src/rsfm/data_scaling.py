@@ -21,7 +21,7 @@ import pandas as pd
 
 from rsfm.data.subsets import subset_size
 from rsfm.errors import DataError
-from rsfm.finetune.benchmarks import BENCHMARKS, headline, with_init
+from rsfm.finetune.benchmarks import BENCHMARKS, headline_scores
 from rsfm.finetune.configs import parse_init
 from rsfm.pretrain.runs import data_run_name
 
@@ -36,20 +36,18 @@ def data_scaling_table(
     """The headline rows of the fine-tuning runs of ``data_scaling`` (the pretrain section's) on ``benchmarks``:
     the data<f> runs and the pretrained runs of the same sizes, on all the training data. ``encoders``: the
     encoder.json of each pretraining run by name; ``images``: how many the shards hold."""
-    rows = with_init(headline(table))
-    split = rows["benchmark"].map({name: b.headline_split for name, b in BENCHMARKS.items()})
-    unslimmed = rows["init"].map(lambda init: parse_init(init).pretrained and parse_init(init).width == 1)
+    rows = headline_scores(table)
+    inits = rows["init"].map(parse_init)
+    unslimmed = inits.map(lambda init: init.pretrained and init.width == 1).astype(bool)
     keep = (
-        (rows["split"] == split) & (rows["fraction"] == 1.0) & rows["size"].isin(data_scaling.get("sizes", []))
-        & rows["benchmark"].isin(benchmarks) & unslimmed.astype(bool)
+        (rows["fraction"] == 1.0) & rows["size"].isin(data_scaling.get("sizes", []))
+        & rows["benchmark"].isin(benchmarks) & unslimmed
     )  # fmt: skip
     rows = rows[keep].copy()
-    rows["data_fraction"] = [parse_init(init).data_fraction for init in rows["init"]]
-    missing = sorted({data_run_name(s, f) for s, f in zip(rows["size"], rows["data_fraction"], strict=True)}
-                     - set(encoders))  # fmt: skip
-    if missing:
-        raise DataError(f"no encoder.json of the pretraining runs {missing}: run rule pretrain for them")
+    rows["data_fraction"] = [init.data_fraction for init in inits[rows.index]]
     runs = [data_run_name(s, f) for s, f in zip(rows["size"], rows["data_fraction"], strict=True)]
+    if missing := sorted(set(runs) - set(encoders)):
+        raise DataError(f"no encoder.json of the pretraining runs {missing}: run rule pretrain for them")
     rows["pretrain_images"] = [subset_size(images, f) for f in rows["data_fraction"]]
     rows["pretrain_steps"] = [int(encoders[run]["pretraining"]["steps"]) for run in runs]
     rows["budget"] = data_scaling.get("budget", "steps")

@@ -23,7 +23,7 @@ import pandas as pd
 import torch
 
 from rsfm.errors import DataError
-from rsfm.finetune.benchmarks import BENCHMARKS, headline, with_init
+from rsfm.finetune.benchmarks import BENCHMARKS, headline_scores
 from rsfm.finetune.configs import parse_init
 
 COLUMNS = ["benchmark", "task", "size", "width", "rel_flops", "seed", "metric", "split", "value", "reference",
@@ -52,11 +52,13 @@ def backbone_flops(backbone: Mapping[str, Any], width: float) -> int:
 
 def run_widths(table: pd.DataFrame) -> pd.DataFrame:
     """The headline rows (each benchmark's metric on its headline split) of pretrained and slimmed runs on all the
-    training data, with the width each encoder ran at (pretrained: 1)."""
-    rows = with_init(headline(table))
-    split = rows["benchmark"].map({name: b.headline_split for name, b in BENCHMARKS.items()})
-    rows = rows[(rows["split"] == split) & (rows["fraction"] == 1.0) & (rows["init"] != "scratch")].copy()
-    rows["width"] = [parse_init(init).width for init in rows["init"]]
+    training data, with the width each encoder ran at (pretrained: 1). Encoders pretrained on a share of the images
+    (init data<f>) are not the width-1 reference."""
+    rows = headline_scores(table)
+    inits = rows["init"].map(parse_init)
+    own = inits.map(lambda init: init.pretrained and init.data_fraction == 1).astype(bool)
+    rows = rows[(rows["fraction"] == 1.0) & own].copy()
+    rows["width"] = [init.width for init in inits[rows.index]]
     return rows
 
 

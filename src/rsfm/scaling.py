@@ -185,11 +185,10 @@ def diminishing_at(x_ref: float, a: float, alpha: float, gain: float) -> float:
 
 def runs_of(table: pd.DataFrame) -> pd.DataFrame:
     """The headline rows of pretrained encoders on each benchmark's headline split: what the laws fit."""
-    from rsfm.finetune.benchmarks import BENCHMARKS, headline, with_init
+    from rsfm.finetune.benchmarks import headline_scores
 
-    rows = with_init(headline(table))
-    split = rows["benchmark"].map({name: b.headline_split for name, b in BENCHMARKS.items()})
-    return rows[(rows["init"] == "pretrained") & (rows["split"] == split)]
+    rows = headline_scores(table)
+    return rows[rows["init"] == "pretrained"]
 
 
 def fit_benchmarks(runs: pd.DataFrame, compute: dict[str, float], settings: Settings) -> list[Fit]:

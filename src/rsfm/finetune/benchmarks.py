@@ -83,7 +83,15 @@ def headline(table: pd.DataFrame) -> pd.DataFrame:
     return table[wanted].copy()
 
 
+def headline_scores(table: pd.DataFrame) -> pd.DataFrame:
+    """The headline rows of each benchmark on its headline split (what every figure and table of scores reads), with
+    ``init`` filled (:func:`with_init`)."""
+    rows = with_init(headline(table))
+    split = rows["benchmark"].map({name: b.headline_split for name, b in BENCHMARKS.items()})
+    return rows[rows["split"] == split].copy()
+
+
 __all__ = [
     "BENCHMARKS", "DIOR_R", "DOTA_V2", "LOVEDA", "POTSDAM", "SPLIT_LAYOUT", "Benchmark", "headline",
-    "server_benchmarks", "with_init",
+    "headline_scores", "server_benchmarks", "with_init",
 ]  # fmt: skip
