@@ -42,14 +42,13 @@ def submission_evaluator(benchmark: str, scratch: Path) -> dict[str, Any]:
 
 def submit(config_path: str | Path, zip_path: str | Path, launcher: str = "none") -> Path:
     """Predict the run's submission split with its last checkpoint and write the server's zip to ``zip_path``."""
-    from mmengine.config import Config
     from mmengine.dist import is_main_process
     from mmengine.runner import Runner
 
-    from rsfm.finetune.train import trust_local_checkpoints
+    from rsfm.finetune.train import load_run_config, trust_local_checkpoints
 
     config_path, zip_path = Path(config_path), Path(zip_path).resolve()
-    cfg = Config.fromfile(str(config_path))
+    cfg = load_run_config(config_path)
     trust_local_checkpoints(cfg.work_dir)  # the training run's folder: its checkpoint, not the scratch work_dir below
     benchmark = cfg.get("run", {}).get("benchmark")
     if not cfg.get("submission"):
