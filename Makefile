@@ -6,8 +6,6 @@ SHELL := /bin/bash
 CORES ?= 2
 ARGS ?=
 PYTEST_ARGS ?=
-# pytest-xdist workers: the end-to-end workflow runs on one while the other takes the rest (0: no workers)
-TEST_WORKERS ?= 2
 VENV := .venv
 # This clone's package first, for every process the commands start (Snakemake jobs, torchrun ranks): the shared
 # environment's editable install follows whichever clone ran setup last.
@@ -28,4 +26,4 @@ test: setup
 	$(VENV)/bin/snakemake --lint --cores 1
 	@# through the environment's own path, as Snakemake's jobs run it (the shebang): DeepSpeed builds its CPU op once per
 	@# path it is reached under (~40 s), so every clone's tests then share the one build
-	"$$(readlink -f $(VENV))/bin/python" -m pytest -n $(TEST_WORKERS) --dist worksteal $(PYTEST_ARGS)
+	"$$(readlink -f $(VENV))/bin/python" -m pytest $(PYTEST_ARGS)

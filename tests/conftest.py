@@ -17,19 +17,6 @@ sys.path.insert(0, str(REPO / "src"))
 os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO / "src"), os.environ.get("PYTHONPATH")]))
 
 
-# The longest tests, started first: under pytest-xdist (`make test` runs two workers, --dist worksteal) one worker
-# takes the end-to-end workflow (~10 min) and the other the SLURM slice, then steals the rest of the suite.
-LONGEST_FIRST = ("test_default_workflow_end_to_end", "test_workflow_slice_runs_under_slurm_through_dvc_repro")
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    def rank(item: pytest.Item) -> int:
-        name = getattr(item, "originalname", item.name)
-        return LONGEST_FIRST.index(name) if name in LONGEST_FIRST else len(LONGEST_FIRST)
-
-    items.sort(key=rank)  # stable: the rest keep their order
-
-
 def validate_default(config: dict | None = None) -> dict:
     """``config`` (default: config/config.yaml) validated, with the schema's defaults filled in."""
     import yaml
