@@ -94,17 +94,20 @@ PINNED = {
 
 
 def hdf5_content(path: Path) -> bytes:
-    """An HDF5 file's datasets (name, dtype, shape, bytes) and attributes (name, repr), in sorted order."""
+    """An HDF5 file's datasets (name, dtype, shape, bytes) and attributes (name, repr of the value, arrays as lists so
+    that numpy does not summarise them), in sorted order."""
     import h5py
 
     parts: list[bytes] = []
 
     def attributes(node) -> None:
         for key in sorted(node.attrs):
-            parts.append(f"{node.name}@{key}={node.attrs[key]!r}".encode())
+            value = node.attrs[key]
+            parts.append(f"{node.name}@{key}={value.tolist() if isinstance(value, np.ndarray) else value!r}".encode())
 
     def visit(name: str, node) -> None:
         if isinstance(node, h5py.Dataset):
+            assert node.dtype != object, f"{path}:{name}: variable-length data has no fixed bytes to hash"
             parts.append(f"{name}:{node.dtype.str}:{node.shape}".encode())
             parts.append(np.ascontiguousarray(node[()]).tobytes())
         attributes(node)
