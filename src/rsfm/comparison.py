@@ -21,7 +21,7 @@ import pandas as pd
 
 from rsfm.finetune.benchmarks import BENCHMARKS, with_init
 from rsfm.finetune.configs import parse_init
-from rsfm.io import atomic_write
+from rsfm.io import atomic_write, write_csv
 from rsfm.paper_numbers import PAPER1, PAPER2, TARGET_REL_FLOPS, PaperNumber, cohort_of, paper_numbers
 from rsfm.sizes import SIZES, paper_size
 
@@ -236,8 +236,7 @@ def markdown(table: pd.DataFrame) -> str:
 
 
 def write(table: pd.DataFrame, csv: str | Path, md: str | Path) -> None:
-    with atomic_write(csv) as handle:
-        table.to_csv(handle, index=False)
+    write_csv(table, csv)
     with atomic_write(md) as handle:
         handle.write(markdown(table))
 

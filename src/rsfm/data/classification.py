@@ -20,14 +20,13 @@ import pandas as pd
 
 from rsfm.data import geobench_pickle
 from rsfm.errors import DataError
-from rsfm.io import atomic_write
+from rsfm.io import atomic_write, write_csv
 
 
 def write_index(tmp: Path, splits: dict[str, pd.DataFrame], meta: dict[str, Any]) -> None:
     """``<split>.csv`` per split, ``meta.json`` and per-class image ``counts.csv``, into the temporary ``tmp``."""
     for split, frame in splits.items():
-        with atomic_write(tmp / f"{split}.csv") as handle:
-            frame.to_csv(handle, index=False)
+        write_csv(frame, tmp / f"{split}.csv")
     with atomic_write(tmp / "meta.json") as handle:
         json.dump(meta, handle, indent=2)
     classes = meta["classes"]
@@ -44,8 +43,7 @@ def write_index(tmp: Path, splits: dict[str, pd.DataFrame], meta: dict[str, Any]
             {"split": split, "class": name, "count": int(n), "unit": "images"}
             for name, n in zip(classes, hits, strict=True)
         ]
-    with atomic_write(tmp / "counts.csv") as handle:
-        pd.DataFrame(rows).to_csv(handle, index=False)
+    write_csv(pd.DataFrame(rows), tmp / "counts.csv")
 
 
 # --- GEO-Bench -------------------------------------------------------------------------------------------------------

@@ -31,7 +31,7 @@ from rsfm.data.annotations import OrientedObject, format_dota_object, read_dota_
 from rsfm.data.parallel import parallel_map
 from rsfm.data.polygons import EPS, QUAD_FITS, axis_starts, clip_window, geometries, objects_per_window
 from rsfm.errors import DataError
-from rsfm.io import atomic_dir, atomic_write, read_image, write_image
+from rsfm.io import atomic_dir, read_image, write_csv, write_image
 
 log = logging.getLogger(__name__)
 
@@ -243,6 +243,5 @@ def split_dataset(
             [record for records in per_scene for record in records], columns=list(INDEX_COLUMNS)
         )
         index = index.sort_values("image", ignore_index=True)
-        with atomic_write(tmp / "index.csv") as handle:
-            index.to_csv(handle, index=False)
+        write_csv(index, tmp / "index.csv")
     return index

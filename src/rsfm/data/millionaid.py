@@ -21,7 +21,7 @@ import pandas as pd
 
 from rsfm.data.parallel import iter_chunks, parallel_map
 from rsfm.errors import DataError
-from rsfm.io import atomic_dir, atomic_write
+from rsfm.io import atomic_dir, write_csv
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp"}
 
@@ -112,18 +112,15 @@ def write_shards(
         index = pd.DataFrame(rows)
         skipped = index[index["shard"].isna()]
         index = index[index["shard"].notna()].astype({"offset": "int64", "size": "int64"})
-        with atomic_write(tmp / "index.csv") as handle:
-            index[["key", "shard", "offset", "size", "width", "height", "source"]].to_csv(handle, index=False)
+        write_csv(index[["key", "shard", "offset", "size", "width", "height", "source"]], tmp / "index.csv")
         counts = pd.DataFrame(
             [{"split": "train", "class": "*", "count": len(index), "unit": "images"},
              {"split": "train", "class": "*", "count": len(index["shard"].unique()), "unit": "shards"},
              {"split": "train", "class": "*", "count": len(skipped), "unit": "skipped_unreadable"}]
         )  # fmt: skip
-        with atomic_write(tmp / "counts.csv") as handle:
-            counts.to_csv(handle, index=False)
+        write_csv(counts, tmp / "counts.csv")
         if len(skipped):
-            with atomic_write(tmp / "skipped.csv") as handle:
-                skipped[["source"]].to_csv(handle, index=False)
+            write_csv(skipped[["source"]], tmp / "skipped.csv")
     return index
 
 

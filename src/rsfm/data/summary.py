@@ -8,7 +8,7 @@ import pandas as pd
 
 from rsfm.data.kinds import kind_of
 from rsfm.data.samples import Sample
-from rsfm.io import atomic_write
+from rsfm.io import atomic_write, write_csv
 
 
 def collect_counts(outputs: dict[str, str | Path]) -> pd.DataFrame:
@@ -81,8 +81,7 @@ def draw_samples(outputs: dict[str, str | Path], figure: str | Path, samples_per
 def write_summary(outputs: dict[str, str | Path], *, table: str | Path, markdown: str | Path) -> pd.DataFrame:
     """The tidy counts as CSV and as a Markdown table (the sample figure is rule data_samples: draw_samples)."""
     counts = collect_counts(outputs)
-    with atomic_write(table) as handle:
-        counts.to_csv(handle, index=False)
+    write_csv(counts, table)
     with atomic_write(markdown) as handle:
         handle.write(to_markdown(counts))
     return counts

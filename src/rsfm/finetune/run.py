@@ -34,7 +34,7 @@ from rsfm.finetune.configs import (
     slim_init,
     write_config,
 )
-from rsfm.io import atomic_write
+from rsfm.io import write_csv
 from rsfm.run_state import differences, own_copies, read_json, set_aside, tree_digest, write_json
 
 # the scheduler's settings, not the run's: they reach the job as its Snakemake resources, not its params
@@ -252,8 +252,7 @@ def collect(metric_files: list[str | Path], out_csv: str | Path) -> pd.DataFrame
         raise ConfigError("no fine-tuning results to collect: finetune.sizes/benchmarks/fractions/seeds are empty")
     table = pd.DataFrame(rows)[TIDY_COLUMNS]
     table = table.sort_values(["benchmark", "params_m", "init", "fraction", "seed", "metric"])
-    with atomic_write(out_csv) as handle:
-        table.to_csv(handle, index=False)
+    write_csv(table, out_csv)
     return table
 
 

@@ -8,17 +8,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from rsfm.plots import save_figure
+from rsfm.plots import pyplot, save_figure
 
 
 def draw(run_cost_csv: str | Path, projection_csv: str | Path, figure: str | Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import seaborn as sns
-
-    sns.set_theme(style="whitegrid", context="paper")
+    plt, _ = pyplot()
     run = pd.read_csv(run_cost_csv).fillna({"size": ""})
     plan = pd.read_csv(projection_csv)
     fig, (here, there) = plt.subplots(1, 2, figsize=(11, 3.8))

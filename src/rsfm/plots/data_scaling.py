@@ -8,17 +8,11 @@ from pathlib import Path
 import pandas as pd
 
 from rsfm.finetune.benchmarks import BENCHMARKS
-from rsfm.plots import save_figure
+from rsfm.plots import pyplot, save_figure
 
 
 def draw(table_csv: str | Path, figure: str | Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import seaborn as sns
-
-    sns.set_theme(style="whitegrid", context="paper")
+    plt, _ = pyplot()
     table = pd.read_csv(table_csv)
     benchmarks = sorted(table["benchmark"].unique())
     fig, axes = plt.subplots(1, max(1, len(benchmarks)), figsize=(4.2 * max(1, len(benchmarks)), 3.4), squeeze=False)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from rsfm.plots import save_figure
+from rsfm.plots import pyplot, save_figure
 
 
 def classification(probes: pd.DataFrame, sizes: list[str]) -> pd.DataFrame:
@@ -20,13 +20,7 @@ def classification(probes: pd.DataFrame, sizes: list[str]) -> pd.DataFrame:
 
 
 def draw(dense_csv: str | Path, probes_csv: str | Path | None, figure: str | Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import seaborn as sns
-
-    sns.set_theme(style="whitegrid", context="paper")
+    plt, _ = pyplot()
     dense = pd.read_csv(dense_csv)
     sizes = sorted(dense["size"].unique())
     probes = classification(pd.read_csv(probes_csv), sizes) if probes_csv else pd.DataFrame()

@@ -14,25 +14,9 @@ import pandas as pd
 
 from rsfm.finetune.benchmarks import BENCHMARKS, headline, with_init
 from rsfm.paper_numbers import PAPER1, PaperNumber, paper_numbers, parameter_count
-from rsfm.plots import save_figure
+from rsfm.plots import panel_grid, save_figure
 
 PAPER_MARK = {"marker": "D", "color": "0.35", "s": 22, "zorder": 4}
-
-
-def _panels(benchmarks: list[str]) -> tuple:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import seaborn as sns
-
-    sns.set_theme(style="whitegrid", context="paper")
-    cols = min(4, len(benchmarks))
-    rows = -(-len(benchmarks) // cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 2.8 * rows), squeeze=False)
-    for ax in axes.flat[len(benchmarks) :]:
-        ax.set_visible(False)
-    return fig, axes.flat
 
 
 def _log_ticks(ax, values: pd.Series) -> None:
@@ -96,7 +80,7 @@ def metric_vs_size(table_csv: str | Path, figure: str | Path) -> None:
 
     table, scratch = _by_init(headline(pd.read_csv(table_csv)))
     benchmarks = sorted(table["benchmark"].unique())
-    fig, axes = _panels(benchmarks)
+    fig, axes = panel_grid(len(benchmarks), width=3.2)
     for ax, benchmark in zip(axes, benchmarks, strict=False):
         rows = table[table["benchmark"] == benchmark]
         rows = rows[rows["fraction"] == rows["fraction"].max()]
@@ -124,7 +108,7 @@ def metric_vs_fraction(table_csv: str | Path, figure: str | Path) -> None:
     scratch = scratch.assign(fraction_pct=100 * scratch["fraction"])
     benchmarks = sorted(table["benchmark"].unique())
     sizes = list(table.sort_values("params_m")["size"].unique())
-    fig, axes = _panels(benchmarks)
+    fig, axes = panel_grid(len(benchmarks), width=3.2)
     for index, (ax, benchmark) in enumerate(zip(axes, benchmarks, strict=False)):
         rows = table[table["benchmark"] == benchmark]
         sns.lineplot(

@@ -6,19 +6,13 @@ from pathlib import Path
 
 import pandas as pd
 
-from rsfm.plots import save_figure
+from rsfm.plots import pyplot, save_figure
 
 
 def loss_curve(metrics_csv: str | Path, figure: str | Path, title: str) -> None:
     """Loss per optimiser step (with a smoothed line) and the learning rate on a second axis."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import seaborn as sns
-
+    plt, sns = pyplot()
     metrics = pd.read_csv(metrics_csv)
-    sns.set_theme(style="whitegrid", context="paper")
     fig, ax = plt.subplots(figsize=(5.5, 3.2))
     sns.lineplot(data=metrics, x="step", y="loss", ax=ax, color="0.7", linewidth=0.8, label="loss")
     window = len(metrics) // 20

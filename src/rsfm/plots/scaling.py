@@ -10,20 +10,14 @@ from pathlib import Path
 import pandas as pd
 
 from rsfm.finetune.benchmarks import BENCHMARKS
-from rsfm.plots import save_figure
+from rsfm.plots import pyplot, save_figure
 from rsfm.plots.finetune import paper_marks_by_size
 from rsfm.scaling import AXES
 
 
 def draw(fits_csv: str | Path, points_csv: str | Path, figure: str | Path) -> None:
     """The figure from rule scaling_law's two tables: the fits (one row per benchmark and axis) and their points."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import seaborn as sns
-
-    sns.set_theme(style="whitegrid", context="paper")
+    plt, _ = pyplot()
     fits = pd.read_csv(fits_csv, dtype={"reason": str}).fillna({"reason": ""})
     points = pd.read_csv(points_csv)
     benchmarks = sorted(fits["benchmark"].unique())

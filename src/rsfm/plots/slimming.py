@@ -13,24 +13,8 @@ import numpy as np
 import pandas as pd
 
 from rsfm.paper_numbers import PAPER2, TARGET_REL_FLOPS, paper_numbers
-from rsfm.plots import save_figure
+from rsfm.plots import panel_grid, save_figure
 from rsfm.slimming import MAIN_VARIANT
-
-
-def _figure(panels: int, width: float = 3.4, height: float = 2.8, cols: int = 4):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import seaborn as sns
-
-    sns.set_theme(style="whitegrid", context="paper")
-    cols = max(1, min(cols, panels))
-    rows = -(-panels // cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(width * cols, height * rows), squeeze=False)
-    for ax in axes.flat[panels:]:
-        ax.set_visible(False)
-    return fig, list(axes.flat)
 
 
 def main_knn(table: pd.DataFrame) -> pd.DataFrame:
@@ -44,7 +28,7 @@ def retention_vs_compute(probes_csv: str | Path, figure: str | Path) -> None:
     table = main_knn(pd.read_csv(probes_csv)).copy()
     table["bin"] = np.minimum(np.floor(table["rel_flops"] * 10), 9) / 10 + 0.05
     stats = table.groupby(["group", "bin"])["retention"].agg(["mean", "std"]).reset_index().fillna(0.0)
-    fig, (ax,) = _figure(1, width=5.0, height=3.4)
+    fig, (ax,) = panel_grid(1, width=5.0, height=3.4)
     for i, (group, rows) in enumerate(stats.groupby("group")):
         ax.errorbar(rows["bin"] + (i - 0.5) * 0.01, rows["mean"], yerr=2 * rows["std"], marker="o", capsize=3,
                     label=group)  # fmt: skip
@@ -66,7 +50,7 @@ def _curves(
     import seaborn as sns
 
     panels = sorted(table[panel].unique())
-    fig, axes = _figure(len(panels))
+    fig, axes = panel_grid(len(panels))
     for index, (ax, name) in enumerate(zip(axes, panels, strict=False)):
         rows = table[table[panel] == name]
         sns.lineplot(data=rows, x=x, y="retention", hue=hue, hue_order=hue_order, style=style, marker="o",
@@ -105,14 +89,14 @@ def slimmable_vs_regular(probes_csv: str | Path, figure: str | Path) -> None:
     both = table.groupby(["base", "method"])["training"].transform("nunique") == 2
     table = table[both].assign(model=lambda t: t["method"] + " " + t["base"])
     if table.empty:
-        fig, (ax,) = _figure(1)
+        fig, (ax,) = panel_grid(1)
         ax.text(0.5, 0.5, "no encoder trained both slimmable and regular\n(pretrain.runs with slimmable)",
                 ha="center", va="center", transform=ax.transAxes)  # fmt: skip
         ax.set_axis_off()
         save_figure(fig, figure)
         return
     panels = sorted(table["dataset"].unique())
-    fig, axes = _figure(len(panels))
+    fig, axes = panel_grid(len(panels))
     for index, (ax, name) in enumerate(zip(axes, panels, strict=False)):
         rows = table[table["dataset"] == name]
         sns.lineplot(data=rows, x="rel_flops", y="value", hue="model", style="training",
@@ -144,7 +128,7 @@ def redundancy_curves(redundancy_csv: str | Path, spectra_csv: str | Path, figur
     table, spectra = pd.read_csv(redundancy_csv), pd.read_csv(spectra_csv)
     labels = {"mean_abs_corr": "mean |correlation|", "evr_slope": "EVR log-log slope",
               "effective_dim": "effective dimension"}  # fmt: skip
-    fig, axes = _figure(4)
+    fig, axes = panel_grid(4)
     for ax, (measure, label) in zip(axes, labels.items(), strict=False):
         rows = table[table["measure"] == measure]
         sns.lineplot(data=rows, x="width", y="value", hue="encoder", style="dataset", marker="o", ax=ax,

@@ -35,7 +35,7 @@ import numpy as np
 import pandas as pd
 
 from rsfm.errors import ConfigError, DataError
-from rsfm.io import atomic_write
+from rsfm.io import atomic_write, write_csv
 from rsfm.slimming import MAIN_VARIANT, analyses, probes
 from rsfm.slimming.encoders import describe, identity, load_encoder
 from rsfm.slimming.features import SplitImages, read_index, stored_key, sweeps
@@ -120,8 +120,7 @@ def probe(slim_cfg: dict[str, Any], manifest: str | Path, out_csv: str | Path, *
     info = json.loads(Path(manifest).read_text())
     tables = [_probe_variant(slim_cfg, info, variant, _load(info, variant), device) for variant in info["variants"]]
     table = pd.concat(tables, ignore_index=True)[PROBE_COLUMNS]
-    with atomic_write(out_csv) as handle:
-        table.to_csv(handle, index=False)
+    write_csv(table, out_csv)
     return table
 
 
@@ -177,17 +176,14 @@ def redundancy(
         for component, ratio in enumerate(ratios[ratios > SPECTRUM_FLOOR], start=1):  # beyond the rank: round-off
             spectra.append({**key, "width": width, "component": component, "ratio": float(ratio)})
     table = pd.DataFrame(rows)[REDUNDANCY_COLUMNS]
-    with atomic_write(out_csv) as handle:
-        table.to_csv(handle, index=False)
-    with atomic_write(spectra_csv) as handle:
-        pd.DataFrame(spectra)[SPECTRUM_COLUMNS].to_csv(handle, index=False)
+    write_csv(table, out_csv)
+    write_csv(pd.DataFrame(spectra)[SPECTRUM_COLUMNS], spectra_csv)
     return table
 
 
 def concat(inputs: list[str | Path], out_csv: str | Path) -> pd.DataFrame:
     table = pd.concat([pd.read_csv(path) for path in inputs], ignore_index=True)
-    with atomic_write(out_csv) as handle:
-        table.to_csv(handle, index=False)
+    write_csv(table, out_csv)
     return table
 
 

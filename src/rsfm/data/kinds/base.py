@@ -17,7 +17,7 @@ import pandas as pd
 
 from rsfm.data.registry import DatasetSpec
 from rsfm.data.samples import Sample
-from rsfm.io import atomic_dir, atomic_write
+from rsfm.io import atomic_dir, atomic_write, write_csv
 
 
 class Synthesize(Protocol):
@@ -79,8 +79,7 @@ def write_tables(out_dir: str | Path, tables: dict[str, pd.DataFrame], meta: dic
     """A prepared folder of CSV tables plus ``meta.json``, written atomically."""
     with atomic_dir(out_dir) as tmp:
         for file_name, frame in tables.items():
-            with atomic_write(tmp / file_name) as handle:
-                frame.to_csv(handle, index=False)
+            write_csv(frame, tmp / file_name)
         with atomic_write(tmp / "meta.json") as handle:
             json.dump(meta, handle, indent=2)
 

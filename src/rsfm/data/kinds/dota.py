@@ -15,7 +15,7 @@ from rsfm.data.kinds.base import Kind
 from rsfm.data.registry import DatasetSpec
 from rsfm.data.samples import rotated_samples
 from rsfm.errors import DataError
-from rsfm.io import atomic_dir, atomic_write, link_or_copy
+from rsfm.io import atomic_dir, link_or_copy, write_csv
 
 
 def _synthesize(
@@ -135,8 +135,7 @@ def _merge_split_counts(tmp: Path, splits: list[str]) -> None:
                 for obj in read_dota_label(label_file).objects:
                     per_class[obj.name] = per_class.get(obj.name, 0) + 1
             rows += [{"split": split, "class": c, "count": n, "unit": "objects"} for c, n in sorted(per_class.items())]
-    with atomic_write(tmp / "counts.csv") as handle:
-        pd.DataFrame(rows, columns=["split", "class", "count", "unit"]).to_csv(handle, index=False)
+    write_csv(pd.DataFrame(rows, columns=["split", "class", "count", "unit"]), tmp / "counts.csv")
 
 
 KIND = Kind(

@@ -21,7 +21,7 @@ from rsfm.data.parallel import parallel_map
 from rsfm.data.registry import DatasetSpec
 from rsfm.data.samples import MASK_COLOURS, segmentation_samples
 from rsfm.errors import DataError
-from rsfm.io import atomic_dir, atomic_write, link_or_copy, read_image
+from rsfm.io import atomic_dir, link_or_copy, read_image, write_csv
 
 CLASSES = ("no_data", "background", "building", "road", "water", "barren", "forest", "agriculture")
 SPLITS = {"Train": "train", "Val": "val", "Test": "test"}
@@ -94,10 +94,8 @@ def prepare(extracted: str | Path, out_dir: str | Path, *, workers: int = 2) -> 
             .assign(unit="pixels")
         )
         images = index.groupby("split").size().rename("count").reset_index().assign(**{"class": "*", "unit": "images"})
-        with atomic_write(tmp / "index.csv") as handle:
-            index.to_csv(handle, index=False)
-        with atomic_write(tmp / "counts.csv") as handle:
-            pd.concat([images, tidy])[["split", "class", "count", "unit"]].to_csv(handle, index=False)
+        write_csv(index, tmp / "index.csv")
+        write_csv(pd.concat([images, tidy])[["split", "class", "count", "unit"]], tmp / "counts.csv")
     return index
 
 

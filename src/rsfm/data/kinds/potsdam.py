@@ -39,7 +39,7 @@ from rsfm.data.polygons import sliding_windows
 from rsfm.data.registry import POTSDAM_CLASSES, POTSDAM_IMAGERY, POTSDAM_LABELS, DatasetSpec, PotsdamPart, potsdam_part
 from rsfm.data.samples import segmentation_samples
 from rsfm.errors import ConfigError, DataError
-from rsfm.io import atomic_dir, atomic_write, read_image, write_image
+from rsfm.io import atomic_dir, read_image, write_csv, write_image
 
 CLASSES = POTSDAM_CLASSES  # mask index i is class i
 PALETTE = ((255, 255, 255), (0, 0, 255), (0, 255, 255), (0, 255, 0), (255, 255, 0), (255, 0, 0))
@@ -216,8 +216,7 @@ def crop_dataset(
             row for rows in parallel_map(_crop_tile, jobs, workers=workers, desc="potsdam crops") for row in rows
         ]
         index = pd.DataFrame.from_records(records).sort_values(["split", "name"], ignore_index=True)
-        with atomic_write(tmp / "index.csv") as handle:
-            index.to_csv(handle, index=False)
+        write_csv(index, tmp / "index.csv")
         counts = (
             index.groupby("split")[[*CLASSES, "ignore"]]
             .sum()
@@ -226,8 +225,7 @@ def crop_dataset(
             .assign(unit="pixels")
         )
         crops = index.groupby("split").size().rename("count").reset_index().assign(**{"class": "*", "unit": "crops"})
-        with atomic_write(tmp / "counts.csv") as handle:
-            pd.concat([crops, counts])[["split", "class", "count", "unit"]].to_csv(handle, index=False)
+        write_csv(pd.concat([crops, counts])[["split", "class", "count", "unit"]], tmp / "counts.csv")
     return index
 
 
