@@ -46,7 +46,7 @@ def knn_neighbours(
 def knn_classify(train: np.ndarray, labels: np.ndarray, test: np.ndarray, k: int = 5, *, device: str = "cpu"):
     """Predicted class per test row: majority vote of ``k`` neighbours, ties to the larger summed similarity."""
     sims, idx = knn_neighbours(train, test, k, device=device)
-    labels_t = torch.as_tensor(labels, dtype=torch.long, device=sims.device)
+    labels_t = torch.tensor(labels, dtype=torch.long, device=sims.device)  # a copy: label arrays may be read-only
     classes = int(labels_t.max()) + 1
     votes = F.one_hot(labels_t[idx], classes).float()  # (N, k, C)
     count = votes.sum(dim=1)
