@@ -15,16 +15,13 @@ from __future__ import annotations
 
 import argparse
 import copy
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-import yaml
-from slimming_vs_random import knn_accuracy
+from slimming_vs_random import knn_by_width, study
 
-from rsfm.models.slim import slim_model
-from rsfm.slimming.encoders import load_encoder
-from rsfm.slimming.features import Split, embed, load_split
+from rsfm.slimming.encoders import load_encoder, study_entry
+from rsfm.slimming.features import Split, load_split
 
 
 def train_supervised(model: torch.nn.Module, train: Split, epochs: int, batch: int, lr: float) -> float:
@@ -61,20 +58,14 @@ def main() -> None:
     parser.add_argument("--lr", type=float, default=1e-3)
     args = parser.parse_args()
     torch.manual_seed(0)
-    cfg = yaml.safe_load(Path(args.configfile).read_text())
-    slim_cfg = cfg["slimming"]
-    prepared = Path(cfg["data"].get("root", "data")) / "prepared" / args.dataset
-    entry = {**slim_cfg.get("input", {}), **(slim_cfg["encoders"][args.encoder] or {})}
+    slim_cfg, prepared = study(args.configfile, args.dataset)
+    entry = study_entry(slim_cfg, args.encoder)
     pretrained, spec = load_encoder(args.encoder, entry)
     train, test = load_split(prepared, "train", spec), load_split(prepared, "test", spec)
-    k = slim_cfg.get("k", 5)
+    k, pool = slim_cfg.get("k", 5), entry.get("pool", "mean")
 
     def row(name: str, model: torch.nn.Module) -> None:
-        scores = []
-        for width in args.widths:
-            slim = slim_model(model, width)
-            scores.append(knn_accuracy(embed(slim, train.images, "mean"), train.targets, embed(slim, test.images,
-                                       "mean"), test.targets, k))  # fmt: skip
+        scores = knn_by_width(model, train, test, args.widths, k, pool)
         print(f"| {name:<40} | " + " | ".join(f"{s:6.3f}" for s in scores) + " |", flush=True)
 
     print(f"k-NN accuracy (k = {k}) on {prepared} ({len(train.targets)} train, {len(test.targets)} test images)")

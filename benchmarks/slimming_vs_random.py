@@ -22,7 +22,7 @@ import torch
 import yaml
 
 from rsfm.models.slim import slim_model
-from rsfm.slimming.encoders import load_encoder
+from rsfm.slimming.encoders import load_encoder, study_entry
 from rsfm.slimming.features import Split, embed, load_split
 from rsfm.slimming.probes import accuracy, knn_classify
 
@@ -31,7 +31,23 @@ def knn_accuracy(train: np.ndarray, train_targets: np.ndarray, test: np.ndarray,
     return accuracy(knn_classify(train, train_targets, test, k), test_targets)
 
 
-def rows_for(encoder: str, entry: dict, prepared: Path, widths: list[float], k: int, pool: str) -> list[tuple]:
+def knn_by_width(model: torch.nn.Module, train: Split, test: Split, widths: list[float], k: int, pool: str):
+    """k-NN accuracy of ``model`` slimmed to each of ``widths``."""
+    scores = []
+    for width in widths:
+        slim = slim_model(model, width)
+        scores.append(knn_accuracy(embed(slim, train.images, pool), train.targets, embed(slim, test.images, pool),
+                                   test.targets, k))  # fmt: skip
+    return scores
+
+
+def study(configfile: str | Path, dataset: str) -> tuple[dict, Path]:
+    """The config's slimming section and the prepared folder of ``dataset``."""
+    cfg = yaml.safe_load(Path(configfile).read_text())
+    return cfg["slimming"], Path(cfg["data"].get("root", "data")) / "prepared" / dataset
+
+
+def rows_for(encoder: str, entry: dict, prepared: Path, widths: list[float], k: int) -> list[tuple]:
     model, spec = load_encoder(encoder, entry)
     train, test = load_split(prepared, "train", spec), load_split(prepared, "test", spec)
     if train.targets.ndim > 1:
@@ -41,11 +57,8 @@ def rows_for(encoder: str, entry: dict, prepared: Path, widths: list[float], k: 
     random.init_weights()
     rows = []
     for weights, net in (("pretrained", model), ("random", random)):
-        for width in widths:
-            slim = slim_model(net, width)
-            score = knn_accuracy(embed(slim, train.images, pool), train.targets, embed(slim, test.images, pool),
-                                 test.targets, k)  # fmt: skip
-            rows.append((encoder, weights, width, score))
+        scores = knn_by_width(net, train, test, widths, k, entry.get("pool", "mean"))
+        rows += [(encoder, weights, width, score) for width, score in zip(widths, scores, strict=True)]
     rows.append((encoder, "mean colour", "-", knn_accuracy(*_colour(train), *_colour(test), k)))
     return rows
 
@@ -61,18 +74,15 @@ def main() -> None:
     parser.add_argument("--encoders", nargs="*", help="default: every pretrained encoder of slimming.encoders")
     parser.add_argument("--widths", type=float, nargs="*", default=[0.01, 0.1, 1.0])
     args = parser.parse_args()
-    cfg = yaml.safe_load(Path(args.configfile).read_text())
-    slim_cfg = cfg["slimming"]
-    prepared = Path(cfg["data"].get("root", "data")) / "prepared" / args.dataset
+    slim_cfg, prepared = study(args.configfile, args.dataset)
     encoders = args.encoders or [name for name, entry in slim_cfg["encoders"].items()
-                                 if (entry or {}).get("source", "pretrain") == "pretrain"]  # fmt: skip
-    print(f"k-NN accuracy (k = {slim_cfg.get('k', 5)}) on {prepared}, test split")
+                                 if entry.get("source", "pretrain") == "pretrain"]  # fmt: skip
+    k = slim_cfg.get("k", 5)
+    print(f"k-NN accuracy (k = {k}) on {prepared}, test split")
     print(f"| {'encoder':<28} | {'weights':<11} | {'width':>5} | {'k-NN':>6} |")
     print(f"|{'-' * 30}|{'-' * 13}|{'-' * 7}|{'-' * 8}|")
     for encoder in encoders:
-        entry = {**slim_cfg.get("input", {}), **(slim_cfg["encoders"][encoder] or {})}
-        pool = entry.get("pool", "mean")
-        for name, weights, width, score in rows_for(encoder, entry, prepared, args.widths, slim_cfg.get("k", 5), pool):
+        for name, weights, width, score in rows_for(encoder, study_entry(slim_cfg, encoder), prepared, args.widths, k):
             print(f"| {name:<28} | {weights:<11} | {width!s:>5} | {score:6.3f} |", flush=True)
 
 

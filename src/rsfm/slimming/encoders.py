@@ -108,6 +108,12 @@ def identity(name: str, entry: dict[str, Any], pretrain_dir: str | Path = "resul
     return made
 
 
+def study_entry(slim_cfg: dict[str, Any], name: str) -> dict[str, Any]:
+    """Encoder ``name``'s entry of the slimming section over the study-wide input defaults (``slimming.input``):
+    what the sweep, the exports and the checks read."""
+    return {**slim_cfg.get("input", {}), **slim_cfg["encoders"][name]}
+
+
 def encoder_input(entry: dict[str, Any], default_img_size: int) -> EncoderInput:
     options = {k: entry[k] for k in ("bands", "mean", "std", "pool", "missing_bands") if k in entry}
     if "scale" in entry:
@@ -268,5 +274,5 @@ def load_encoder(
 
 __all__ = [
     "describe", "encoder_input", "file_sha256", "identity", "load_encoder", "load_file_encoder", "load_pretrained",
-    "read_checkpoint", "verify_sha256", "weights_file",
+    "read_checkpoint", "study_entry", "verify_sha256", "weights_file",
 ]  # fmt: skip

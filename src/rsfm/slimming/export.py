@@ -241,14 +241,14 @@ def export_encoder(
 ) -> Choice:  # fmt: skip
     """Export encoder ``name`` of the slimming config at the sweep's best width within ``flops`` (or at ``width``);
     ``sweep``: probe tables holding its rows (results/slimming/probes.csv, or its own per-dataset tables)."""
-    from rsfm.slimming.encoders import describe, identity, load_encoder
+    from rsfm.slimming.encoders import describe, identity, load_encoder, study_entry
 
     if name not in slim_cfg.get("encoders", {}):
         raise ConfigError(f"encoder {name!r} is not in slimming.encoders: {', '.join(slim_cfg.get('encoders', {}))}")
     if missing := [str(path) for path in sweep if not Path(path).is_file()]:
         raise ConfigError(f"{', '.join(missing)} missing: run the slimming sweep first (rule slim_tables)")
     choice = choose(pd.concat([pd.read_csv(path) for path in sweep]), name, flops=flops, width=width)
-    entry = {**slim_cfg.get("input", {}), **slim_cfg["encoders"][name]}  # as the sweep read it (rsfm.slimming.run)
+    entry = study_entry(slim_cfg, name)  # as the sweep read it
     sha = identity(name, entry, pretrain_dir)["weights_sha256"]
     if sha != choice.weights_sha256:  # before the weights are loaded
         raise DataError(

@@ -37,7 +37,7 @@ import pandas as pd
 from rsfm.errors import ConfigError, DataError
 from rsfm.io import atomic_write, write_csv
 from rsfm.slimming import MAIN_VARIANT, analyses, probes
-from rsfm.slimming.encoders import describe, identity, load_encoder
+from rsfm.slimming.encoders import describe, identity, load_encoder, study_entry
 from rsfm.slimming.features import SplitImages, read_index, stored_key, sweeps
 
 PROBE_COLUMNS = ["encoder", "group", "base", "method", "training", "dataset", "variant", "width", "rel_flops",
@@ -70,7 +70,7 @@ def features(
     """Features of the training and evaluation splits at every width of every variant (the encoder loaded once, the
     splits streamed once); ``manifest`` (JSON) lists the files per variant with the key each holds. ``workers``:
     decoding processes (default: ``slimming.loader_workers``, else none)."""
-    entry = {**slim_cfg.get("input", {}), **slim_cfg["encoders"][encoder]}  # study-wide input defaults first
+    entry = study_entry(slim_cfg, encoder)
     model, spec = load_encoder(encoder, entry, pretrain_dir)  # checks the entry's sha256 before reading the weights
     made = identity(encoder, entry, pretrain_dir)
     split_names = ("train", slim_cfg.get("eval_split", "test"))
